@@ -1,0 +1,241 @@
+"""The `paperwire` command. Contracts (flags, --json shapes) are documented in the README."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import click
+
+from paperwire import ingest as ingest_pipeline
+from paperwire.config import default_home
+from paperwire.model import InvalidPaperId, canonical_id
+from paperwire.sources import FORMATS
+from paperwire.store import PaperNotFound, open_store
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=None))
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"paperwire: {message}", err=True)
+    sys.exit(code)
+
+
+def show_progress(json_output: bool) -> bool:
+    return not json_output and sys.stderr.isatty()
+
+
+@contextmanager
+def byte_progress(enabled: bool, paths: list[Path]) -> Iterator[Any]:
+    """A rich progress bar over the bytes of the input files, or nothing when not on a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    total = sum(p.stat().st_size for p in paths if p.is_file())
+    with Progress(TextColumn("ingest"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[counts]}"), transient=True) as progress:
+        task = progress.add_task("ingest", total=total, counts="")
+
+        def wrap(stream: BinaryIO) -> BinaryIO:
+            return _CountingReader(stream, lambda n: progress.advance(task, n))  # type: ignore[return-value]
+
+        def on_batch(summary: ingest_pipeline.IngestSummary) -> None:
+            progress.update(task, counts=f"{summary.added:,} added {summary.updated:,} updated "
+                                         f"{summary.rejected:,} rejected")
+
+        yield wrap, on_batch
+
+
+class _CountingReader:
+    def __init__(self, stream: BinaryIO, advance: Any) -> None:
+        self._stream, self._advance = stream, advance
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._stream.readline(size)
+        self._advance(len(data))
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._advance(len(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the database and indexes live (env PAPERWIRE_HOME; default ~/.paperwire).")
+@click.version_option(package_name="paperwire")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """paperwire: a self-hosted daily paper feed with hybrid search."""
+    ctx.obj = {"home": home or default_home()}
+
+
+def home_of(ctx: click.Context) -> Path:
+    return ctx.obj["home"]
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="auto", type=click.Choice(["auto", *FORMATS]),
+              help="Input format (default: detect from name and content).")
+@click.option("--strict", is_flag=True, help="Store nothing if any record is rejected.")
+@click.option("--year", type=int, default=None, help="Year for hf-page captures whose days have none.")
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON summary object.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str, strict: bool, year: int | None,
+           json_output: bool) -> None:
+    """Add papers from files (arXiv Atom/OAI/snapshot, HF pages or daily JSON, BibTeX, CSL-JSON)."""
+    options: dict[str, Any] = {"year": year} if year else {}
+    store = open_store(home_of(ctx))
+    try:
+        with byte_progress(show_progress(json_output), list(paths)) as hooks:
+            wrap, on_batch = hooks if hooks else (None, None)
+            summary = ingest_pipeline.ingest_paths(store, paths, fmt=fmt, strict=strict, wrap=wrap,
+                                                   on_batch=on_batch, **options)
+        after_ingest(home_of(ctx), store, json_output)
+    finally:
+        store.close()
+    if json_output:
+        emit_json(summary.to_dict())
+    else:
+        for error in summary.errors:
+            click.echo(f"paperwire: rejected: {error}", err=True)
+        note = " (rolled back: --strict and something was rejected)" if summary.rolled_back else ""
+        click.echo(f"{summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
+                   f"{summary.rejected} rejected{note}")
+    if summary.rejected:
+        sys.exit(1)
+
+
+def after_ingest(home: Path, store: Any, json_output: bool) -> None:
+    """Keep derived data (search indexes) in step with the store after new papers land."""
+    try:
+        from paperwire.index import update_after_ingest
+    except ImportError:
+        return
+    update_after_ingest(home, store, progress=show_progress(json_output))
+
+
+@main.command()
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def stats(ctx: click.Context, json_output: bool) -> None:
+    """Counts of what is stored."""
+    store = open_store(home_of(ctx))
+    try:
+        data = store.stats()
+    finally:
+        store.close()
+    if json_output:
+        emit_json(data)
+        return
+    for key, value in data.items():
+        click.echo(f"{key:>16}: {value}")
+
+
+@main.command()
+@click.argument("paper_id")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, paper_id: str, json_output: bool) -> None:
+    """One paper by arXiv id, arXiv URL or paperwire id."""
+    store = open_store(home_of(ctx))
+    try:
+        try:
+            paper = store.get_paper(canonical_id(paper_id))
+        except (InvalidPaperId, PaperNotFound) as exc:
+            fail(str(exc))
+    finally:
+        store.close()
+    if json_output:
+        emit_json(paper.to_dict())
+        return
+    click.echo(paper.title)
+    if paper.authors:
+        click.echo(", ".join(paper.authors))
+    meta = [f"id {paper.id}", f"listed {paper.listed_on}"]
+    if paper.categories:
+        meta.append(" ".join(paper.categories))
+    click.echo(" · ".join(meta))
+    click.echo()
+    click.echo(paper.abstract)
+    for link in paper.links:
+        click.echo(f"  {link}")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to a file instead of standard output.")
+@click.pass_context
+def export(ctx: click.Context, fmt: str, output: Path | None) -> None:
+    """Every paper as JSON lines, in the order they were written."""
+    store = open_store(home_of(ctx))
+    target = open(output.with_suffix(output.suffix + ".part"), "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for _, paper in store.iter_papers():
+            target.write(json.dumps(paper.to_dict(), ensure_ascii=False) + "\n")
+    finally:
+        store.close()
+        if output:
+            target.close()
+            target_path = Path(target.name)
+            target_path.replace(output)  # never leave a half-written export under the real name
+
+
+def seed_paths() -> list[Path]:
+    from importlib.resources import files
+
+    seeds = files("paperwire") / "data" / "seeds"
+    return sorted(Path(str(p)) for p in seeds.iterdir() if p.name.endswith(".txt"))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+@click.option("--no-serve", is_flag=True, help="Ingest the sample corpus and print the feed, then exit.")
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
+    """Load the bundled sample corpus into the home and show it."""
+    home = home_of(ctx)
+    store = open_store(home)
+    try:
+        summary = ingest_pipeline.ingest_paths(store, seed_paths(), fmt="hf-page")
+        after_ingest(home, store, json_output=False)
+        click.echo(f"sample corpus: {summary.added} added, {summary.unchanged} unchanged "
+                   f"({store.count_papers()} papers in {home})")
+        days = store.listing_days()
+        if days:
+            newest = days[-1][0]
+            click.echo(f"\nNewest day: {newest}")
+            for paper in store.papers_listed_between(newest, newest)[:20]:
+                click.echo(f"  {paper.id}  {paper.title}")
+    finally:
+        store.close()
+    if not no_serve:
+        serve_app(home, host, port)
+
+
+def serve_app(home: Path, host: str, port: int) -> None:
+    try:
+        from paperwire.web.app import run
+    except ImportError:
+        click.echo("(the web app is not available in this build)")
+        return
+    run(home, host=host, port=port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""The Paper record, paper ids, and the text clean-up every source shares."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import date
+from typing import Any
+
+# New-style ids (0704.0001 onwards; 5 digits after the dot since 2015) and old-style
+# archive ids such as hep-th/9901001 or math.GT/0309136.
+_NEW_ID = r"\d{4}\.\d{4,5}"
+_OLD_ID = r"[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7}"
+_ARXIV_ID_RE = re.compile(
+    rf"^(?:arxiv:|https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/)?"
+    rf"(?P<id>{_NEW_ID}|{_OLD_ID})(?:v(?P<version>\d+))?(?:\.pdf)?/?$",
+    re.IGNORECASE,
+)
+TITLE_ID_PREFIX = "pw-"
+
+
+class InvalidPaperId(ValueError):
+    """A string that is neither an arXiv id nor a paperwire title id."""
+
+
+@dataclass(frozen=True)
+class ArxivId:
+    id: str
+    version: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.id}v{self.version}" if self.version else self.id
+
+
+def parse_arxiv_id(text: str) -> ArxivId | None:
+    """Return the arXiv id in `text` (bare, `arXiv:` prefixed or an abs/pdf URL), else None."""
+    match = _ARXIV_ID_RE.match(text.strip())
+    if not match:
+        return None
+    raw = match.group("id")
+    if "/" in raw:
+        archive, number = raw.split("/", 1)
+        # The archive is lower case, the subject class (math.GT) upper case.
+        head, _, subject = archive.partition(".")
+        raw = f"{head.lower()}{'.' + subject.upper() if subject else ''}/{number}"
+    version = match.group("version")
+    return ArxivId(raw, int(version) if version else None)
+
+
+def normalise_title(title: str) -> str:
+    """Lower-case ASCII-folded words of a title: the key that makes two captures one paper."""
+    text = unicodedata.normalize("NFKD", clean_text(title))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    return " ".join(re.findall(r"[a-z0-9]+", text))
+
+
+def title_id(title: str) -> str:
+    """A stable id for a paper known only by its title."""
+    digest = hashlib.sha1(normalise_title(title).encode()).hexdigest()
+    return TITLE_ID_PREFIX + digest[:12]
+
+
+def canonical_id(text: str) -> str:
+    """Normalise a user-supplied id (arXiv id, arXiv URL, or title id); raise InvalidPaperId."""
+    text = text.strip()
+    arxiv = parse_arxiv_id(text)
+    if arxiv:
+        return arxiv.id
+    if re.fullmatch(TITLE_ID_PREFIX + r"[0-9a-f]{12}", text):
+        return text
+    raise InvalidPaperId(f"not a paper id: {text[:80]!r}")
+
+
+# ---------------------------------------------------------------- text clean-up
+
+_GREEK = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
+    "zeta": "ζ", "eta": "η", "theta": "θ", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν",
+    "xi": "ξ", "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "varphi": "φ",
+    "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ",
+    "Lambda": "Λ", "Sigma": "Σ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω", "ell": "ℓ",
+    "infty": "∞", "times": "×", "cdot": "·", "leq": "≤", "geq": "≥", "le": "≤", "ge": "≥",
+    "approx": "≈", "sim": "∼", "neq": "≠", "pm": "±", "circ": "∘", "in": "∈", "to": "→",
+    "rightarrow": "→", "log": "log", "sqrt": "√", "ldots": "…", "dots": "…",
+}
+_SUBSCRIPT = str.maketrans("0123456789+-", "₀₁₂₃₄₅₆₇₈₉₊₋")
+_SUPERSCRIPT = str.maketrans("0123456789+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻")
+_STYLE_CMD = r"(?:em|emph|textbf|textit|texttt|textrm|mathrm|mathbf|mathcal|mathbb|mathsf|bf|it|rm|tt|sc)"
+
+_WS = re.compile(r"\s+")
+_ESCAPED = re.compile(r"\\([%&#_$])")
+_BRACED_STYLE = re.compile(r"\{\\" + _STYLE_CMD + r"\s+([^{}]*)\}")  # {\em x}
+_STYLE_ARG = re.compile(r"\\?" + _STYLE_CMD + r"\{([^{}]*)\}")  # \emph{x}, mathcal{O}
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+# "ell_2" / "mathcal" survive with their backslash stripped; only rewrite whole words.
+_BARE_SYMBOL = re.compile(r"(?<![A-Za-z])(ell|infty|alpha|beta|epsilon|lambda|sigma)(?=_|\^|\b)")
+_SUB = re.compile(r"_\{?([0-9+-]{1,4})\}?(?![0-9])")
+_SUP = re.compile(r"\^\{?([0-9+-]{1,4})\}?(?![0-9])")
+_INLINE_MATH = re.compile(r"\$([^$]{1,200})\$")
+
+
+def _latex_command(match: re.Match[str]) -> str:
+    name = match.group(1)
+    return _GREEK.get(name, name)
+
+
+def clean_text(raw: str) -> str:
+    """Display text: whitespace collapsed and leftover LaTeX turned into readable characters."""
+    if not raw:
+        return ""
+    text = _WS.sub(" ", raw).strip()
+    if "\\" not in text and "{" not in text and "_" not in text and "^" not in text and "$" not in text:
+        return text
+    text = _INLINE_MATH.sub(r"\1", text)
+    text = _ESCAPED.sub(r"\1", text)
+    for _ in range(2):  # nested styles such as {\em \textbf{x}}
+        text = _BRACED_STYLE.sub(r"\1", text)
+        text = _STYLE_ARG.sub(r"\1", text)
+    text = _COMMAND.sub(_latex_command, text)
+    text = _BARE_SYMBOL.sub(lambda m: _GREEK[m.group(1)], text)
+    text = _SUB.sub(lambda m: m.group(1).translate(_SUBSCRIPT), text)
+    text = _SUP.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+    return _WS.sub(" ", text).strip()
+
+
+_URL = re.compile(r"(?:https?://|(?<![\w/.])(?:www\.|github\.com/))[^\s<>\"'{}]+", re.IGNORECASE)
+
+
+def extract_links(text: str) -> list[str]:
+    """Code and project URLs mentioned in an abstract, in order, without duplicates."""
+    links: list[str] = []
+    for match in _URL.finditer(text or ""):
+        url = match.group(0).rstrip(".,;:!?)]'\"")
+        if url.count("(") < url.count(")"):
+            url = url.rstrip(")")
+        if not url.lower().startswith("http"):
+            url = "https://" + url
+        if len(url) > 12 and url not in links:
+            links.append(url)
+    return links
+
+
+# ---------------------------------------------------------------- the record
+
+@dataclass
+class Paper:
+    """One paper. `title`/`abstract` are display text; `raw_*` keep what the source said."""
+
+    id: str
+    title: str
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    published: str | None = None  # ISO date of the first version
+    updated: str | None = None  # ISO date of the newest version
+    listed_on: str | None = None  # ISO day the paper entered the feed
+    links: list[str] = field(default_factory=list)
+    source: str = ""
+    upvotes: int = 0
+    submitted_by: str | None = None
+    arxiv_id: str | None = None
+    version: int | None = None
+    doi: str | None = None
+    num_comments: int = 0
+    raw_title: str = ""
+    raw_abstract: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Paper:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def with_changes(self, **changes: Any) -> Paper:
+        return replace(self, **changes)
+
+
+def make_paper(
+    *,
+    title: str,
+    abstract: str = "",
+    arxiv_id: str | None = None,
+    source: str,
+    authors: list[str] | None = None,
+    categories: list[str] | None = None,
+    published: str | date | None = None,
+    updated: str | date | None = None,
+    listed_on: str | date | None = None,
+    upvotes: int = 0,
+    submitted_by: str | None = None,
+    doi: str | None = None,
+    num_comments: int = 0,
+    extra_links: list[str] | None = None,
+) -> Paper:
+    """Build a Paper from raw source fields: ids normalised, text cleaned, links extracted."""
+    parsed = parse_arxiv_id(arxiv_id) if arxiv_id else None
+    if arxiv_id and not parsed:
+        raise InvalidPaperId(f"not an arXiv id: {arxiv_id[:80]!r}")
+    raw_title = _WS.sub(" ", title or "").strip()
+    raw_abstract = _WS.sub(" ", abstract or "").strip()
+    links = extract_links(raw_abstract)
+    for link in extra_links or []:
+        if link and link not in links:
+            links.append(link)
+    return Paper(
+        id=parsed.id if parsed else title_id(raw_title),
+        title=clean_text(raw_title),
+        abstract=clean_text(raw_abstract),
+        authors=[_WS.sub(" ", a).strip() for a in authors or [] if a and a.strip()],
+        categories=list(dict.fromkeys(c.strip() for c in categories or [] if c and c.strip())),
+        published=_iso_day(published),
+        updated=_iso_day(updated),
+        listed_on=_iso_day(listed_on),
+        links=links,
+        source=source,
+        upvotes=max(0, int(upvotes or 0)),
+        submitted_by=submitted_by or None,
+        arxiv_id=parsed.id if parsed else None,
+        version=parsed.version if parsed else None,
+        doi=(doi or "").strip().lower() or None,
+        num_comments=max(0, int(num_comments or 0)),
+        raw_title=raw_title,
+        raw_abstract=raw_abstract,
+    )
+
+
+def _iso_day(value: str | date | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    text = str(value).strip()
+    if re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        date.fromisoformat(text[:10])  # raises ValueError on 2024-13-45
+        return text[:10]
+    raise ValueError(f"not an ISO date: {text[:40]!r}")
+
+
+def _newer(new: Paper, old: Paper) -> bool:
+    """Whether `new` is a later version of the paper than `old`."""
+    if new.version and old.version and new.version != old.version:
+        return new.version > old.version
+    if new.updated and old.updated and new.updated != old.updated:
+        return new.updated > old.updated
+    return False
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    return min(x for x in (a, b) if x) if (a or b) else None
+
+
+def merge_papers(old: Paper, new: Paper) -> Paper:
+    """One record from two captures of the same paper.
+
+    A newer version replaces the text; otherwise the new capture only fills what the old one
+    lacks. Days keep the earliest (a revision must not look new), counters the highest.
+    """
+    merged = replace(old)
+    text_fields = ("title", "abstract", "raw_title", "raw_abstract", "authors", "categories",
+                   "links", "updated", "version", "doi")
+    if _newer(new, old):
+        for name in text_fields:
+            value = getattr(new, name)
+            if value:
+                setattr(merged, name, value)
+    else:
+        for name in text_fields:
+            if not getattr(merged, name) and getattr(new, name):
+                setattr(merged, name, getattr(new, name))
+        if len(new.abstract) > len(old.abstract) and not old.version:
+            # a truncated capture is completed by a fuller one of the same version
+            merged.abstract, merged.raw_abstract = new.abstract, new.raw_abstract
+    if not merged.arxiv_id and new.arxiv_id:
+        merged.arxiv_id = new.arxiv_id
+    merged.published = _earliest(old.published, new.published)
+    merged.listed_on = _earliest(old.listed_on, new.listed_on)
+    merged.upvotes = max(old.upvotes, new.upvotes)
+    merged.num_comments = max(old.num_comments, new.num_comments)
+    merged.submitted_by = old.submitted_by or new.submitted_by
+    return merged

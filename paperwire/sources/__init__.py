@@ -1,0 +1,73 @@
+"""One parser per input format. Each yields Paper records and Rejected entries, never raises
+for bad data; `read_source` opens a path, picks the parser and turns file errors into Rejected."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import BinaryIO
+
+from paperwire.sources import arxiv_snapshot, hf_page
+from paperwire.sources.base import ParseItem, Rejected, SourceError
+
+__all__ = ["FORMATS", "ParseItem", "Rejected", "SourceError", "detect_format", "parse_stream", "read_source"]
+
+# name -> module with parse(stream, name, **options) and looks_like(head: str) -> bool
+FORMATS: dict[str, ModuleType] = {}
+_EXTENSIONS: dict[str, str] = {}
+
+
+def register(module: ModuleType, *extensions: str) -> None:
+    FORMATS[module.FORMAT] = module
+    for ext in extensions:
+        _EXTENSIONS[ext] = module.FORMAT
+
+
+for _module in (hf_page, arxiv_snapshot):
+    register(_module, *getattr(_module, "EXTENSIONS", ()))
+
+
+def detect_format(path: Path, head: bytes) -> str:
+    """The format of a file from its extension, else from its first bytes; raises SourceError."""
+    text = head.decode("utf-8", errors="replace")
+    for suffix in (("".join(path.suffixes[-2:])).lower(), path.suffix.lower()):
+        fmt = _EXTENSIONS.get(suffix)
+        if fmt and FORMATS[fmt].looks_like(text):
+            return fmt
+    for fmt, module in FORMATS.items():
+        if module.looks_like(text):
+            return fmt
+    raise SourceError(f"{path}: cannot tell the format; pass --format ({', '.join(FORMATS)})")
+
+
+def parse_stream(stream: BinaryIO, name: str, fmt: str, **options: object) -> Iterator[ParseItem]:
+    if fmt not in FORMATS:
+        raise SourceError(f"{name}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    parser = FORMATS[fmt].parse
+    accepted = inspect.signature(parser).parameters
+    return parser(stream, name, **{k: v for k, v in options.items() if k in accepted})
+
+
+def read_source(path: Path, fmt: str = "auto", *, wrap: Callable[[BinaryIO], BinaryIO] | None = None,
+                **options: object) -> Iterator[ParseItem]:
+    """Parse one file. An unreadable file or unknown format yields a single Rejected."""
+    name = str(path)
+    try:
+        with open(path, "rb") as raw:
+            if fmt == "auto":
+                fmt = detect_format(path, raw.read(4096))
+                raw.seek(0)
+            stream = wrap(raw) if wrap else raw
+            yield from parse_stream(stream, name, fmt, **options)
+    except SourceError as exc:
+        yield Rejected(name, "file", str(exc).removeprefix(f"{name}: "))
+    except IsADirectoryError:
+        yield Rejected(name, "file", "is a directory")
+    except FileNotFoundError:
+        yield Rejected(name, "file", "no such file")
+    except PermissionError:
+        yield Rejected(name, "file", "permission denied")
+    except OSError as exc:
+        yield Rejected(name, "file", f"cannot read: {exc.strerror or exc}")

@@ -1,0 +1,99 @@
+"""The arXiv bulk metadata snapshot: one JSON object per line, several GB for all of arXiv.
+
+Fields used: id, title, abstract, authors (a string) or authors_parsed ([last, first, suffix]),
+categories (space separated), versions ([{"version": "v1", "created": RFC 2822 date}]),
+update_date, doi. Read line by line: memory stays flat whatever the file size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any, BinaryIO
+
+from paperwire.sources.base import ParseItem, Rejected, iter_lines, paper_or_rejection
+
+FORMAT = "arxiv-snapshot"
+EXTENSIONS = (".jsonl", ".json", ".jsonl.gz")
+
+
+def looks_like(head: str) -> bool:
+    first = head.lstrip().split("\n", 1)[0]
+    return first.startswith("{") and '"abstract"' in first and '"id"' in first and '"paper"' not in first
+
+
+def _authors(record: dict[str, Any]) -> list[str]:
+    parsed = record.get("authors_parsed")
+    if isinstance(parsed, list) and parsed:
+        names = []
+        for parts in parsed:
+            if isinstance(parts, list) and parts:
+                last = str(parts[0]).strip()
+                first = str(parts[1]).strip() if len(parts) > 1 else ""
+                suffix = str(parts[2]).strip() if len(parts) > 2 else ""
+                names.append(" ".join(x for x in (first, last, suffix) if x))
+        return names
+    text = record.get("authors")
+    if isinstance(text, str):
+        text = text.replace(" and ", ", ")
+        return [a.strip() for a in text.split(",") if a.strip()]
+    return []
+
+
+def _version_dates(record: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
+    """(first-version day, last-version day, last version number) from `versions`."""
+    versions = record.get("versions")
+    if not isinstance(versions, list) or not versions:
+        return None, None, None
+    days: list[str] = []
+    number = None
+    for entry in versions:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            days.append(parsedate_to_datetime(str(entry.get("created", ""))).date().isoformat())
+        except (TypeError, ValueError, IndexError):
+            pass
+        label = str(entry.get("version", ""))
+        if label[1:].isdigit():
+            number = max(number or 0, int(label[1:]))
+    return (days[0] if days else None), (days[-1] if days else None), number
+
+
+def record_to_item(record: Any, name: str, location: str) -> ParseItem:
+    if not isinstance(record, dict):
+        return Rejected(name, location, "record is not a JSON object")
+    raw_id = record.get("id")
+    if not isinstance(raw_id, str) or not raw_id.strip():
+        return Rejected(name, location, "record has no id")
+    published, last, number = _version_dates(record)
+    arxiv_id = raw_id.strip() + (f"v{number}" if number and "v" not in raw_id[-3:] else "")
+    categories = record.get("categories")
+    return paper_or_rejection(
+        name, location,
+        title=str(record.get("title") or ""),
+        abstract=str(record.get("abstract") or ""),
+        arxiv_id=arxiv_id,
+        source=FORMAT,
+        authors=_authors(record),
+        categories=categories.split() if isinstance(categories, str) else [],
+        published=published,
+        updated=(str(record.get("update_date") or "")[:10] or last),
+        doi=record.get("doi") if isinstance(record.get("doi"), str) else None,
+    )
+
+
+def parse(stream: BinaryIO, name: str) -> Iterator[ParseItem]:
+    for number, line in iter_lines(stream, name):
+        if isinstance(line, Rejected):
+            yield line
+            continue
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Rejected(name, f"line {number}", f"invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        yield record_to_item(record, name, f"line {number}")

@@ -1,0 +1,72 @@
+"""What every parser shares: the rejection record and safe line reading."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from paperwire.model import Paper
+
+# A record larger than this is refused rather than held in memory (the arXiv snapshot's
+# largest real record is well under 100 kB).
+MAX_RECORD_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record a parser could not turn into a Paper: where it was and why."""
+
+    file: str
+    location: str  # "line 12", "record 3", "entry smith2020"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.location}: {self.reason}"
+
+
+class SourceError(Exception):
+    """A whole input could not be read (missing file, unknown format)."""
+
+
+ParseItem = Paper | Rejected
+
+
+def iter_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, str | Rejected]]:
+    """Yield (line number, text) for each line, or a Rejected for an oversize or non-UTF-8 line.
+
+    Reads in bounded pieces so that a multi-GB file or a 10 MB line never sits whole in memory.
+    """
+    number = 0
+    while True:
+        chunk = stream.readline(MAX_RECORD_BYTES + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > MAX_RECORD_BYTES and not chunk.endswith(b"\n"):
+            size = len(chunk)
+            while chunk and not chunk.endswith(b"\n"):  # skip the rest of the long line
+                chunk = stream.readline(MAX_RECORD_BYTES)
+                size += len(chunk)
+            yield number, Rejected(name, f"line {number}",
+                                   f"line of {size:,} bytes exceeds the {MAX_RECORD_BYTES:,}-byte limit")
+            continue
+        try:
+            yield number, chunk.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, Rejected(name, f"line {number}", f"invalid UTF-8 at byte {exc.start}")
+
+
+def paper_or_rejection(name: str, location: str, **fields: object) -> ParseItem:
+    """make_paper with the checks every source shares; a bad record becomes a Rejected."""
+    from paperwire.model import make_paper
+
+    title = str(fields.get("title") or "").strip()
+    if not title:
+        return Rejected(name, location, "record has no title")
+    if not str(fields.get("abstract") or "").strip():
+        return Rejected(name, location, f"title {title[:60]!r} has no abstract")
+    try:
+        return make_paper(**fields)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        return Rejected(name, location, str(exc))

@@ -1,0 +1,59 @@
+"""The store interface. Callers use only this; SQLite is the default backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from paperwire.model import Paper
+
+ADDED, UPDATED, UNCHANGED = "added", "updated", "unchanged"
+
+
+@dataclass
+class UpsertResult:
+    """What one batch did to each paper id it touched (the id the paper is stored under)."""
+
+    status: dict[str, str] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.status.values() if s == status)
+
+
+class PaperNotFound(KeyError):
+    def __str__(self) -> str:
+        return f"no paper with id {self.args[0]!r}"
+
+
+class Store(Protocol):
+    """Papers and everything users attach to them; one implementation per database."""
+
+    def upsert_papers(self, papers: Iterable[Paper]) -> UpsertResult:
+        """Insert or merge a batch in one transaction; idempotent."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group several upserts into one all-or-nothing transaction."""
+
+    def get_paper(self, paper_id: str) -> Paper:
+        """The paper with this id or alias; raises PaperNotFound."""
+
+    def get_papers(self, paper_ids: Iterable[str]) -> dict[str, Paper]: ...
+
+    def iter_papers(self, *, after_rev: int = 0, batch_size: int = 1000) -> Iterator[tuple[int, Paper]]:
+        """(rev, paper) in change order: everything written after `after_rev`."""
+
+    def paper_ids(self) -> list[str]: ...
+
+    def max_rev(self) -> int: ...
+
+    def count_papers(self) -> int: ...
+
+    def papers_listed_between(self, first: str, last: str) -> list[Paper]: ...
+
+    def listing_days(self) -> list[tuple[str, int]]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...

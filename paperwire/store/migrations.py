@@ -1,0 +1,52 @@
+"""The schema as named migrations, applied once each in list order and recorded in
+`schema_migrations`. Never edit a released migration: append a new one. Features that own
+tables (accounts, libraries, mail) append theirs here under their own names."""
+
+from __future__ import annotations
+
+Migration = tuple[str, list[str]]
+
+MIGRATIONS: list[Migration] = [
+    ("0001_papers", [
+        """CREATE TABLE papers (
+            id TEXT PRIMARY KEY,
+            rev INTEGER NOT NULL UNIQUE,          -- bumped on every write: indexes follow it
+            title TEXT NOT NULL,
+            abstract TEXT NOT NULL DEFAULT '',
+            authors TEXT NOT NULL DEFAULT '[]',   -- JSON list
+            categories TEXT NOT NULL DEFAULT '[]',
+            published TEXT,
+            updated TEXT,
+            listed_on TEXT,
+            links TEXT NOT NULL DEFAULT '[]',
+            source TEXT NOT NULL DEFAULT '',
+            upvotes INTEGER NOT NULL DEFAULT 0,
+            submitted_by TEXT,
+            arxiv_id TEXT,
+            version INTEGER,
+            doi TEXT,
+            num_comments INTEGER NOT NULL DEFAULT 0,
+            raw_title TEXT NOT NULL DEFAULT '',
+            raw_abstract TEXT NOT NULL DEFAULT '',
+            title_key TEXT NOT NULL,
+            ingested_on TEXT NOT NULL
+        )""",
+        "CREATE INDEX papers_listed_on ON papers(listed_on)",
+        "CREATE INDEX papers_title_key ON papers(title_key)",
+        "CREATE INDEX papers_doi ON papers(doi) WHERE doi IS NOT NULL",
+        """CREATE TABLE paper_aliases (
+            alias TEXT PRIMARY KEY,
+            paper_id TEXT NOT NULL
+        )""",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ]),
+    ("0002_users", [
+        """CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            email TEXT COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        )""",
+    ]),
+]

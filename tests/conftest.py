@@ -1,0 +1,42 @@
+"""Shared fixtures: a fresh paperwire home, the bundled seed files, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paperwire.cli import seed_paths
+
+SEEDS = seed_paths()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def seeds() -> list[Path]:
+    return SEEDS
+
+
+def run_cli(home: Path, *args: str, check: bool = False, input: str | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run `paperwire --home HOME ARGS…` in a subprocess, as a user would."""
+    env = {**os.environ, "PAPERWIRE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "paperwire.cli", "--home", str(home), *args],
+                          capture_output=True, text=True, env=env, input=input, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"paperwire {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def cli_json(home: Path, *args: str) -> object:
+    proc = run_cli(home, *args, "--json")
+    assert proc.stdout, proc.stderr
+    return json.loads(proc.stdout)
