@@ -27,7 +27,7 @@ _CHUNK = 500  # bound parameters per IN (...) query
 
 
 def _row_to_paper(row: sqlite3.Row | tuple) -> Paper:
-    values = dict(zip(_COLUMNS, row[1:]))
+    values = dict(zip(_COLUMNS, row[1:], strict=True))
     for name in _JSON_FIELDS:
         values[name] = json.loads(values[name]) if values[name] else []
     return Paper(**values)
