@@ -1,0 +1,1 @@
+"""paperwire: a self-hosted daily paper feed."""
