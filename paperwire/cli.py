@@ -237,5 +237,147 @@ def serve_app(home: Path, host: str, port: int) -> None:
     run(home, host=host, port=port)
 
 
+def open_search_index(ctx: click.Context, store: Any, *, json_output: bool, embedder: str | None = None) -> Any:
+    """The home's index, built or caught up on first use (with a progress bar on a terminal)."""
+    from paperwire.index import open_index
+
+    return open_index(home_of(ctx), store, embedder=embedder, progress=show_progress(json_output))
+
+
+def print_hits(hits: list[Any], json_output: bool) -> None:
+    if json_output:
+        emit_json([hit.to_dict() for hit in hits])
+        return
+    if not hits:
+        click.echo("no results")
+    for rank, hit in enumerate(hits, 1):
+        click.echo(f"{rank:>3}. {hit.title}")
+        click.echo(f"     {hit.id} · score {hit.score:.4f}")
+        if hit.snippet:
+            click.echo(f"     {hit.snippet}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--offset", default=0, type=click.IntRange(0, 1000))
+@click.option("--mode", type=click.Choice(["hybrid", "lexical", "semantic"]), default="hybrid", show_default=True)
+@click.option("--category", "categories", multiple=True, help="Only papers in this arXiv category (prefix).")
+@click.option("--from", "date_from", default=None, help="Only papers from this day (YYYY-MM-DD).")
+@click.option("--until", "date_to", default=None, help="Only papers up to this day (YYYY-MM-DD).")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def search(ctx: click.Context, query: str, limit: int, offset: int, mode: str, categories: tuple[str, ...],
+           date_from: str | None, date_to: str | None, json_output: bool) -> None:
+    """Hybrid keyword + semantic search. Supports "phrases", -exclusions, ti: au: abs: cat: id: date:A..B."""
+    from paperwire.index import QueryError
+
+    store = open_store(home_of(ctx))
+    try:
+        index = open_search_index(ctx, store, json_output=json_output)
+        try:
+            hits = index.search(query, limit=limit, offset=offset, mode=mode, categories=list(categories) or None,
+                                date_from=date_from, date_to=date_to)
+        except QueryError as exc:
+            fail(f"bad query: {exc}", 2)
+        print_hits(hits, json_output)
+    finally:
+        store.close()
+
+
+@main.command()
+@click.argument("paper_id")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def similar(ctx: click.Context, paper_id: str, limit: int, json_output: bool) -> None:
+    """Papers nearest to one paper (never the paper itself)."""
+    store = open_store(home_of(ctx))
+    try:
+        index = open_search_index(ctx, store, json_output=json_output)
+        try:
+            hits = index.similar(paper_id, limit=limit)
+        except (InvalidPaperId, PaperNotFound) as exc:
+            fail(str(exc))
+        print_hits(hits, json_output)
+    finally:
+        store.close()
+
+
+@main.group("index")
+def index_group() -> None:
+    """Inspect and repair the search index."""
+
+
+@index_group.command("update")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def index_update(ctx: click.Context, json_output: bool) -> None:
+    """Index papers written since the last update (builds the index if there is none)."""
+    store = open_store(home_of(ctx))
+    try:
+        from paperwire.index import open_index
+
+        index = open_index(home_of(ctx), store, progress=show_progress(json_output), catch_up=False)
+        indexed = index.update(progress=show_progress(json_output))
+        report = index.verify()
+    finally:
+        store.close()
+    if json_output:
+        emit_json({"indexed": indexed, **report.to_dict()})
+    else:
+        click.echo(f"{indexed} papers indexed; {report.indexed_papers} in the index")
+
+
+@index_group.command("verify")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def index_verify(ctx: click.Context, json_output: bool) -> None:
+    """Compare the saved index with the store; exit 1 if they differ."""
+    from paperwire.index import open_index
+
+    store = open_store(home_of(ctx))
+    try:
+        index = open_index(home_of(ctx), store, catch_up=False)
+        report = index.verify()
+        load_error = getattr(index, "load_error", None)
+        if load_error:
+            report.ok = False
+            report.problems.insert(0, f"saved index is damaged: {load_error}")
+    finally:
+        store.close()
+    if json_output:
+        emit_json(report.to_dict())
+    else:
+        click.echo("index matches the store" if report.ok else "index does not match the store:")
+        for problem in report.problems:
+            click.echo(f"  {problem}")
+        if not report.ok:
+            click.echo("run `paperwire index update` (or `paperwire index rebuild`) to repair")
+    if not report.ok:
+        sys.exit(1)
+
+
+@index_group.command("rebuild")
+@click.option("--embedder", type=click.Choice(["minilm", "static"]), default=None,
+              help="Embedding model (default: the one the index was built with).")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def index_rebuild(ctx: click.Context, embedder: str | None, json_output: bool) -> None:
+    """Build the index again from the store (changing --embedder re-embeds everything)."""
+    from paperwire.index import rebuild_index
+
+    store = open_store(home_of(ctx))
+    try:
+        index = rebuild_index(home_of(ctx), store, embedder=embedder, progress=show_progress(json_output))
+        report = index.verify()
+    finally:
+        store.close()
+    if json_output:
+        emit_json({"embedder": index.embedder.name, **report.to_dict()})
+    else:
+        click.echo(f"rebuilt: {report.indexed_papers} papers, embedder {index.embedder.name}")
+
+
 if __name__ == "__main__":
     main()

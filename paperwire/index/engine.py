@@ -1,0 +1,402 @@
+"""The search index of a home: BM25 and embeddings kept in step with the store, fused at query time.
+
+On disk (HOME/index/):
+  manifest.json   which generation is current, the store rev it covers, the embedder that built it
+  gen-NNNNNN/     lexical/ and dense/ of one generation; a new one is written, then the manifest
+                  switches to it (os.replace), then older generations are removed. A crash at any
+                  point leaves the previous generation in force and `verify` reports the lag.
+The index follows the store's `rev` counter: everything with a higher rev is (re)indexed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paperwire.index.dense import DenseIndex
+from paperwire.index.embed import EmbeddingCache, embed_papers, load_embedder
+from paperwire.index.fusion import fuse
+from paperwire.index.lexical import LexicalIndex
+from paperwire.index.query import ParsedQuery, QueryError, parse_query
+from paperwire.index.snippets import snippet
+from paperwire.model import Paper, canonical_id
+from paperwire.store import PaperNotFound, Store
+
+MANIFEST_FORMAT = 1
+MODES = ("hybrid", "lexical", "semantic")
+MAX_LIMIT = 100
+MAX_OFFSET = 1000
+# Below this many papers the first build embeds with MiniLM (about 30 papers/s on 2 cores);
+# above it with the distilled static model (thousands per second). Recorded in the manifest.
+STATIC_EMBEDDER_ABOVE = 20_000
+UPDATE_BATCH = 5000
+
+
+@dataclass
+class Hit:
+    id: str
+    title: str
+    score: float
+    snippet: str
+    paper: Paper
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "score": round(self.score, 6), "snippet": self.snippet,
+                "authors": self.paper.authors, "listed_on": self.paper.listed_on}
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    store_papers: int
+    indexed_papers: int
+    store_rev: int
+    index_rev: int
+    missing: list[str] = field(default_factory=list)  # in the store, not in the index
+    extra: list[str] = field(default_factory=list)  # in the index, not in the store
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "store_papers": self.store_papers, "indexed_papers": self.indexed_papers,
+                "store_rev": self.store_rev, "index_rev": self.index_rev, "missing": self.missing[:20],
+                "extra": self.extra[:20], "problems": self.problems}
+
+
+def _has_constraints(parsed: ParsedQuery) -> bool:
+    """Whether the query restricts which papers may match (beyond ranking by its words)."""
+    return bool(parsed.phrases or parsed.excluded or parsed.fields or parsed.date_from or parsed.date_to)
+
+
+def index_dir(home: Path) -> Path:
+    return home / "index"
+
+
+def _read_manifest(directory: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((directory / "manifest.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if data.get("format") == MANIFEST_FORMAT else None
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _write_lock(directory: Path) -> Iterator[None]:
+    """One writer per index directory across processes (CLI ingest next to a running server)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class SearchIndex:
+    """Lexical + dense indexes of one home. Searches may run from many threads; updates are serialised."""
+
+    def __init__(self, home: Path, store: Store, *, embedder_kind: str) -> None:
+        self.home = home
+        self.store = store
+        self.directory = index_dir(home)
+        self.embedder_kind = embedder_kind
+        self.embedder = load_embedder(embedder_kind, home)
+        self.cache = EmbeddingCache(self.directory / "embeddings.sqlite3")
+        self.lexical = LexicalIndex()
+        self.dense = DenseIndex(self.embedder.dim, self.embedder.name)
+        self.rev = 0
+        self.generation = 0
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ persistence
+
+    def _load(self, manifest: dict[str, Any]) -> None:
+        gen_dir = self.directory / manifest["generation_dir"]
+        self.lexical = LexicalIndex.load(gen_dir / "lexical")
+        self.dense = DenseIndex.load(gen_dir / "dense", expected_embedder=self.embedder.name)
+        self.rev = int(manifest["rev"])
+        self.generation = int(manifest["generation"])
+
+    def save(self, *, force: bool = False) -> None:
+        """Write a new generation, switch the manifest to it, drop the older ones.
+
+        `force` saves even when the manifest already claims this rev (a rebuild replaces a damaged index)."""
+        with self._lock, _write_lock(self.directory):
+            on_disk = _read_manifest(self.directory)
+            if (not force and on_disk and int(on_disk["rev"]) >= self.rev
+                    and on_disk.get("embedder") == self.embedder.name):
+                return  # another process already saved this much
+            generation = max(self.generation, int(on_disk["generation"]) if on_disk else 0) + 1
+            name = f"gen-{generation:06d}"
+            gen_dir = self.directory / name
+            shutil.rmtree(gen_dir, ignore_errors=True)
+            self.lexical.save(gen_dir / "lexical")
+            self.dense.save(gen_dir / "dense")
+            _write_json_atomic(self.directory / "manifest.json", {
+                "format": MANIFEST_FORMAT, "generation": generation, "generation_dir": name, "rev": self.rev,
+                "papers": len(self.lexical), "embedder": self.embedder.name, "embedder_kind": self.embedder_kind,
+            })
+            self.generation = generation
+            for old in self.directory.glob("gen-*"):
+                if old.name != name:
+                    shutil.rmtree(old, ignore_errors=True)
+
+    # ------------------------------------------------------------ keeping up with the store
+
+    def pending(self) -> int:
+        """Store writes the index has not seen yet."""
+        return max(0, self.store.max_rev() - self.rev)
+
+    def update(self, *, progress: bool = False, save: bool = True) -> int:
+        """Index every paper written since the last update; returns how many were (re)indexed."""
+        with self._lock:
+            total = self.pending()
+            if not total:
+                return 0
+            done = 0
+            bar = _progress(progress, total)
+            try:
+                batch: list[Paper] = []
+                last_rev = self.rev
+                for rev, paper in self.store.iter_papers(after_rev=self.rev):
+                    batch.append(paper)
+                    last_rev = rev
+                    if len(batch) >= UPDATE_BATCH:
+                        self._index_batch(batch)
+                        done += len(batch)
+                        bar(len(batch))
+                        batch = []
+                if batch:
+                    self._index_batch(batch)
+                    done += len(batch)
+                    bar(len(batch))
+                self.rev = last_rev
+            finally:
+                bar(0, close=True)
+            if save:
+                self.save()
+            return done
+
+    def _index_batch(self, papers: list[Paper]) -> None:
+        vectors = embed_papers(self.embedder, papers, self.cache)
+        self.lexical.add(papers)
+        self.dense.add([p.id for p in papers], vectors)
+
+    def refresh(self) -> None:
+        """Cheap when nothing changed; otherwise pick up new papers (from disk if another process saved)."""
+        if not self.pending():
+            return
+        with self._lock:
+            on_disk = _read_manifest(self.directory)
+            if on_disk and int(on_disk["rev"]) > self.rev and on_disk.get("embedder") == self.embedder.name:
+                self._load(on_disk)
+            self.update(save=False)
+
+    def verify(self) -> VerifyReport:
+        """Compare the index with the store: same papers, caught up, lexical and dense agree."""
+        store_ids = set(self.store.paper_ids())
+        lexical_ids = set(self.lexical.ids())
+        dense_ids = set(self.dense.ids())
+        store_rev = self.store.max_rev()
+        problems = []
+        on_disk = _read_manifest(self.directory)
+        if on_disk is None:
+            problems.append("no saved index (manifest missing or unreadable)")
+        elif int(on_disk["rev"]) != self.rev:
+            problems.append(f"saved index covers rev {on_disk['rev']}, loaded {self.rev}")
+        if self.rev < store_rev:
+            problems.append(f"index is behind the store: rev {self.rev} < {store_rev}")
+        if lexical_ids != dense_ids:
+            problems.append(f"lexical ({len(lexical_ids)}) and dense ({len(dense_ids)}) hold different papers")
+        missing = sorted(store_ids - lexical_ids)
+        extra = sorted(lexical_ids - store_ids)
+        if missing:
+            problems.append(f"{len(missing)} stored papers are not indexed")
+        if extra:
+            problems.append(f"{len(extra)} indexed papers are not in the store")
+        return VerifyReport(not problems, len(store_ids), len(lexical_ids), store_rev, self.rev,
+                            missing, extra, problems)
+
+    # ------------------------------------------------------------ queries
+
+    def search(self, query: str, *, limit: int = 10, offset: int = 0, mode: str = "hybrid",
+               categories: list[str] | None = None, date_from: str | None = None,
+               date_to: str | None = None) -> list[Hit]:
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
+        if not 0 <= offset <= MAX_OFFSET:
+            raise QueryError(f"offset must be between 0 and {MAX_OFFSET}")
+        parsed = parse_query(query)
+        depth = max(100, 2 * (limit + offset))
+        filters = {"categories": categories, "date_from": date_from, "date_to": date_to}
+        lexical: list[tuple[str, float]] = []
+        dense: list[tuple[str, float]] = []
+        if mode in ("hybrid", "lexical") or parsed.arxiv_id:
+            lexical = self.lexical.search(parsed, depth, **filters)
+        if mode in ("hybrid", "semantic") and parsed.text.strip():
+            dense = self._dense_search(parsed, depth, filters)
+        if mode == "lexical":
+            ranked = lexical
+        elif mode == "semantic":
+            ranked = dense
+            if parsed.arxiv_id and lexical and lexical[0][0] == canonical_id(parsed.arxiv_id):
+                ranked = [lexical[0], *[r for r in dense if r[0] != lexical[0][0]]]
+        else:
+            ranked = fuse(lexical, dense)
+            if parsed.arxiv_id and lexical and lexical[0][0] == canonical_id(parsed.arxiv_id):
+                ranked = [(lexical[0][0], ranked[0][1] + 1.0 if ranked else 1.0),
+                          *[r for r in ranked if r[0] != lexical[0][0]]]
+        return self._hits(ranked[offset:offset + limit], parsed)
+
+    def _dense_search(self, parsed: ParsedQuery, depth: int, filters: dict[str, Any]) -> list[tuple[str, float]]:
+        vector = self.embed_query(parsed.text)
+        if not _has_constraints(parsed) and not any(filters.values()):
+            return self.dense.search(vector, depth)
+        # Constraints (phrases, exclusions, fields, categories, dates) are decided by the lexical
+        # index; the dense side ranks only papers that satisfy them.
+        allowed = {pid for pid, _ in self.lexical.search(dataclasses.replace(parsed, terms=[]), 100_000, **filters)}
+        if not allowed:
+            return []
+        return self.dense.search(vector, depth, allowed=allowed.__contains__)
+
+    def similar(self, paper_id: str, *, limit: int = 10) -> list[Hit]:
+        """Embedding neighbours, never the paper itself; lexical overlap with its title breaks near-ties."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
+        paper = self.store.get_paper(canonical_id(paper_id))
+        vector = self.dense.vector(paper.id)
+        if vector is None:
+            vector = embed_papers(self.embedder, [paper], self.cache)[0]
+        neighbours = self.dense.search(vector, limit * 3 + 1, exclude={paper.id})
+        if not neighbours:
+            return []
+        try:
+            title_query = parse_query(paper.title)
+            overlap = dict(self.lexical.search(title_query, 1000))
+        except QueryError:
+            overlap = {}
+        top = max(overlap.values(), default=0.0) or 1.0
+        rescored = [(pid, cos + 0.02 * overlap.get(pid, 0.0) / top) for pid, cos in neighbours if pid != paper.id]
+        rescored.sort(key=lambda item: item[1], reverse=True)
+        return self._hits(rescored[:limit], title_query if overlap else None)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.encode([text])[0]
+
+    def _hits(self, ranked: list[tuple[str, float]], parsed: ParsedQuery | None) -> list[Hit]:
+        papers = self.store.get_papers([pid for pid, _ in ranked])
+        hits = []
+        for pid, score in ranked:
+            paper = papers.get(pid)
+            if paper is None:  # deleted from the store since it was indexed
+                continue
+            text = snippet(paper, parsed) if parsed else paper.abstract[:240]
+            hits.append(Hit(paper.id, paper.title, float(score), text, paper))
+        return hits
+
+    # ------------------------------------------------------------ vectors for ranking
+
+    def all_ids(self) -> list[str]:
+        return self.dense.ids()
+
+    def all_vectors(self) -> np.ndarray:
+        return self.dense.vectors(self.dense.ids())
+
+    def paper_vectors(self, ids: list[str]) -> np.ndarray:
+        return self.dense.vectors(ids)
+
+
+def _progress(enabled: bool, total: int):  # type: ignore[no-untyped-def]
+    """A rich progress callback, or a no-op."""
+    if not enabled:
+        return lambda n, close=False: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("index"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        transient=True)
+    task = progress.add_task("index", total=total)
+    progress.start()
+
+    def advance(n: int, close: bool = False) -> None:
+        progress.advance(task, n)
+        if close:
+            progress.stop()
+
+    return advance
+
+
+def choose_embedder(store: Store, requested: str | None = None) -> str:
+    if requested:
+        return requested
+    env = os.environ.get("PAPERWIRE_EMBEDDER")
+    if env:
+        return env
+    return "static" if store.count_papers() > STATIC_EMBEDDER_ABOVE else "minilm"
+
+
+def open_index(home: Path, store: Store, *, embedder: str | None = None, progress: bool = False,
+               catch_up: bool = True) -> SearchIndex:
+    """The home's index, loaded from disk (or built) and caught up with the store.
+
+    An index built by another embedder than the one requested is rebuilt, never mixed.
+    """
+    manifest = _read_manifest(index_dir(home))
+    kind = embedder or (manifest or {}).get("embedder_kind") or choose_embedder(store)
+    index = SearchIndex(home, store, embedder_kind=kind)
+    if manifest and manifest.get("embedder") == index.embedder.name:
+        try:
+            index._load(manifest)
+        except (OSError, ValueError, KeyError) as exc:
+            # A damaged generation: start again from the store, which is the truth.
+            index = SearchIndex(home, store, embedder_kind=kind)
+            index.load_error = str(exc)  # type: ignore[attr-defined]
+    if catch_up:
+        index.update(progress=progress)
+    return index
+
+
+def rebuild_index(home: Path, store: Store, *, embedder: str | None = None, progress: bool = False) -> SearchIndex:
+    """A fresh index from the store (embeddings of unchanged text come from the cache)."""
+    manifest = _read_manifest(index_dir(home))
+    kind = embedder or (manifest or {}).get("embedder_kind") or choose_embedder(store)
+    index = SearchIndex(home, store, embedder_kind=kind)
+    index.update(progress=progress, save=False)
+    index.save(force=True)
+    return index
+
+
+def index_exists(home: Path) -> bool:
+    return _read_manifest(index_dir(home)) is not None
+
+
+def update_after_ingest(home: Path, store: Store, *, progress: bool = False) -> int:
+    """Keep an existing index in step after an ingest. A home without one builds it on first search."""
+    if not index_exists(home):
+        return 0
+    index = open_index(home, store, progress=progress, catch_up=False)
+    return index.update(progress=progress)
+
+
+__all__ = ["index_exists", "Hit", "QueryError", "SearchIndex", "VerifyReport", "open_index", "rebuild_index",
+           "update_after_ingest", "PaperNotFound", "MODES", "MAX_LIMIT"]
