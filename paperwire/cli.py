@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -120,7 +121,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str, strict: bool, 
 
 
 def after_ingest(home: Path, store: Any, json_output: bool) -> None:
-    """Keep derived data (search indexes) in step with the store after new papers land."""
+    """Keep derived data (search indexes) in step with the store after new papers land.
+
+    PAPERWIRE_SKIP_INDEX=1 defers that to `paperwire index update` (bulk loads, maintenance)."""
+    if os.environ.get("PAPERWIRE_SKIP_INDEX") == "1":
+        return
     try:
         from paperwire.index import update_after_ingest
     except ImportError:

@@ -40,3 +40,29 @@ def cli_json(home: Path, *args: str) -> object:
     proc = run_cli(home, *args, "--json")
     assert proc.stdout, proc.stderr
     return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def seed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with the sample corpus ingested and its search index built (MiniLM), once per session.
+
+    Read-only: tests that write copy it with `copy_home`."""
+    from paperwire.index import open_index
+    from paperwire.ingest import ingest_paths
+    from paperwire.store import open_store
+
+    home = tmp_path_factory.mktemp("seed-home")
+    store = open_store(home)
+    try:
+        ingest_paths(store, SEEDS, fmt="hf-page")
+        open_index(home, store, embedder="minilm")
+    finally:
+        store.close()
+    return home
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("lock"))
+    return target

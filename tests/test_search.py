@@ -1,0 +1,120 @@
+"""The search engine end to end on the sample corpus: modes, similar papers, the CLI contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_home, run_cli
+from paperwire.index import QueryError, open_index
+from paperwire.store import PaperNotFound, open_store
+
+
+@pytest.fixture(scope="module")
+def index(seed_home: Path):
+    store = open_store(seed_home)
+    yield open_index(seed_home, store)
+    store.close()
+
+
+def _title_id(index, fragment: str) -> str:
+    for _, paper in index.store.iter_papers():
+        if fragment.lower() in paper.title.lower():
+            return paper.id
+    raise AssertionError(fragment)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "lexical", "semantic"])
+def test_every_mode_finds_a_described_paper(index, mode: str) -> None:
+    target = _title_id(index, "Neural Collapse in Deep Linear Networks")
+    hits = index.search("last-layer features collapse to class means in deep linear networks with imbalanced data",
+                        mode=mode, limit=10)
+    assert target in [h.id for h in hits]
+    assert all(h.title and h.snippet for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_natural_language_description_ranks_target_first_in_hybrid(index) -> None:
+    target = _title_id(index, "Parallel Learning by Multitasking Neural Networks")
+    hits = index.search("Hebbian associative network that learns several patterns at once, Hopfield variant",
+                        limit=5)
+    assert hits[0].id == target
+
+
+def test_exclusion_and_title_field(index) -> None:
+    hits = index.search("ti:grok", mode="lexical", limit=20)
+    assert hits and all("grok" in h.title.lower() for h in hits)
+    excluded = index.search("grokking -memorization", mode="hybrid", limit=50)
+    assert all("memorization" not in (h.paper.title + " " + h.paper.abstract).lower() for h in excluded)
+
+
+def test_paging_is_consistent(index) -> None:
+    first = index.search("neural network", limit=10)
+    second = index.search("neural network", limit=10, offset=10)
+    assert len(first) == 10 and len(second) == 10
+    assert not {h.id for h in first} & {h.id for h in second}
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "x" * 10_000, "foo:bar baz"])
+def test_bad_queries_raise_query_error(index, bad: str) -> None:
+    with pytest.raises(QueryError):
+        index.search(bad)
+
+
+@pytest.mark.parametrize("odd", ['"unbalanced quote', "'; DROP TABLE papers; --", "the of and", "NEAR/3 (a OR b)*",
+                                 "\udcff invalid"])
+def test_odd_queries_never_crash(index, odd: str) -> None:
+    hits = index.search(odd)
+    assert isinstance(hits, list)
+    assert index.store.count_papers() == 407
+
+
+def test_similar_never_returns_the_paper_itself(index) -> None:
+    target = _title_id(index, "Neural Collapse in Deep Linear Networks")
+    hits = index.similar(target, limit=10)
+    assert len(hits) == 10
+    assert target not in [h.id for h in hits]
+    # its neighbours are about the same phenomenon
+    assert any("collapse" in (h.title + h.paper.abstract).lower() for h in hits[:3])
+
+
+def test_similar_unknown_id(index) -> None:
+    with pytest.raises(PaperNotFound):
+        index.similar("pw-000000000000")
+
+
+def test_cli_search_and_similar_contract(seed_home: Path, tmp_path: Path) -> None:
+    home = copy_home(seed_home, tmp_path / "home")
+    proc = run_cli(home, "search", "grokking and memorization with corrupted labels", "--limit", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)
+    assert len(hits) == 3 and {"id", "title", "score", "snippet"} <= set(hits[0])
+    proc = run_cli(home, "similar", hits[0]["id"], "--limit", "4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    similar = json.loads(proc.stdout)
+    assert len(similar) == 4 and hits[0]["id"] not in [h["id"] for h in similar]
+    bad = run_cli(home, "search", "foo:bar")
+    assert bad.returncode == 2 and "unknown field" in bad.stderr and "Traceback" not in bad.stderr
+    missing = run_cli(home, "similar", "2401.99999")
+    assert missing.returncode == 1 and "no paper" in missing.stderr
+
+
+def test_ingest_makes_new_papers_searchable_without_rebuild(seed_home: Path, tmp_path: Path) -> None:
+    home = copy_home(seed_home, tmp_path / "home")
+    manifest = json.loads((home / "index" / "manifest.json").read_text())
+    snapshot = tmp_path / "new.jsonl"
+    snapshot.write_text(json.dumps({
+        "id": "2501.00001", "title": "Tessellated origami lattices for deployable antennas",
+        "abstract": "We fold tessellated origami lattices into compact deployable antennas for small satellites.",
+        "categories": "physics.app-ph", "versions": [{"version": "v1", "created": "Mon, 6 Jan 2025 10:00:00 GMT"}],
+    }) + "\n")
+    proc = run_cli(home, "ingest", str(snapshot), "--json")
+    assert json.loads(proc.stdout)["added"] == 1
+    after = json.loads((home / "index" / "manifest.json").read_text())
+    assert after["rev"] > manifest["rev"] and after["papers"] == 408
+    hits = json.loads(run_cli(home, "search", "folding paper patterns into satellite antennas", "--json").stdout)
+    assert hits[0]["id"] == "2501.00001"
+    assert run_cli(home, "search", "2501.00001", "--json", "--limit", "1").stdout.count("2501.00001") >= 1
+    assert run_cli(home, "index", "verify").returncode == 0
