@@ -4,6 +4,8 @@ tables (accounts, libraries, mail) append theirs here under their own names."""
 
 from __future__ import annotations
 
+from paperwire.store.accounts_schema import ACCOUNTS_SCHEMA
+
 Migration = tuple[str, list[str]]
 
 MIGRATIONS: list[Migration] = [
@@ -49,4 +51,5 @@ MIGRATIONS: list[Migration] = [
             created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
         )""",
     ]),
+    ("web_0001_accounts", ACCOUNTS_SCHEMA),
 ]
