@@ -5,6 +5,8 @@ tables (accounts, libraries, mail) append theirs here under their own names."""
 from __future__ import annotations
 
 from paperwire.store.accounts_schema import ACCOUNTS_SCHEMA
+from paperwire.store.library import LIBRARY_SCHEMA
+from paperwire.store.mail import MAIL_SCHEMA
 
 Migration = tuple[str, list[str]]
 
@@ -52,4 +54,6 @@ MIGRATIONS: list[Migration] = [
         )""",
     ]),
     ("web_0001_accounts", ACCOUNTS_SCHEMA),
+    ("digest_0001_library", LIBRARY_SCHEMA),
+    ("digest_0002_mail", MAIL_SCHEMA),
 ]

@@ -1,0 +1,284 @@
+"""Subscriptions, the outbox and what each subscriber has been sent.
+
+Outbox states: queued → sending → sent, or queued → failed after too many attempts.
+`sending` is committed after the server has agreed to take the message body (354 to DATA) and
+before the body is written; `sent` right after the server's 250. A process killed in between
+leaves `sending`, which `recover_interrupted` counts as delivered: see paperwire/digest/deliver.py
+for why. `sent_items` is written in the same transaction as the digest it belongs to, so a paper
+is never put in two digests for one subscriber; a digest that finally fails gives its papers back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from paperwire.store.sqlite import SQLiteStore
+
+_NOW = "(strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+
+MAIL_SCHEMA: list[str] = [
+    f"""CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        period TEXT NOT NULL CHECK (period IN ('daily', 'weekly')),
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed')),
+        user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        content TEXT NOT NULL DEFAULT '{{}}',    -- JSON: what the digest holds
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        confirmed_at TEXT,
+        unsubscribed_at TEXT
+    )""",
+    "CREATE INDEX subscriptions_due ON subscriptions(period, status)",
+    f"""CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        dedupe_key TEXT NOT NULL UNIQUE,        -- one mail per subscriber, kind and period day
+        subscription_id INTEGER REFERENCES subscriptions(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,                     -- confirm | digest
+        recipient TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        message BLOB NOT NULL,                  -- zlib-compressed RFC 5322 bytes, fixed at enqueue
+        status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        sent_at TEXT
+    )""",
+    "CREATE INDEX outbox_status ON outbox(status, next_attempt_at)",
+    "CREATE INDEX outbox_subscription ON outbox(subscription_id, kind)",
+    """CREATE TABLE sent_items (
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
+        paper_id TEXT NOT NULL,
+        outbox_id INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+        PRIMARY KEY (subscription_id, paper_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX sent_items_outbox ON sent_items(outbox_id)",
+]
+
+PERIODS = ("daily", "weekly")
+PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
+QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
+
+
+@dataclass
+class Subscription:
+    id: int
+    email: str
+    period: str
+    status: str
+    user_id: int | None
+    content: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    confirmed_at: str | None = None
+    unsubscribed_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"email": self.email, "period": self.period, "status": self.status}
+
+
+@dataclass
+class OutboxItem:
+    id: int
+    dedupe_key: str
+    subscription_id: int | None
+    kind: str
+    recipient: str
+    message_id: str
+    status: str
+    attempts: int
+    last_error: str | None
+    message: bytes = b""
+
+
+_SUB_COLUMNS = "id, email, period, status, user_id, content, created_at, confirmed_at, unsubscribed_at"
+_OUTBOX_COLUMNS = "id, dedupe_key, subscription_id, kind, recipient, message_id, status, attempts, last_error"
+
+
+def _subscription(row: tuple) -> Subscription:
+    values = list(row)
+    values[5] = json.loads(values[5] or "{}")
+    return Subscription(*values)
+
+
+def compress(message: bytes) -> bytes:
+    return zlib.compress(message, 6)
+
+
+class MailStore:
+    """Mail tables of one store."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.conn = store.conn
+
+    # ------------------------------------------------------------ subscriptions
+
+    def get(self, subscription_id: int) -> Subscription | None:
+        row = self.conn.execute(f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id = ?",
+                                (subscription_id,)).fetchone()
+        return _subscription(row) if row else None
+
+    def by_email(self, email: str) -> Subscription | None:
+        row = self.conn.execute(f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE email = ?", (email,)).fetchone()
+        return _subscription(row) if row else None
+
+    def subscriptions(self, *, period: str | None = None, status: str | None = None) -> list[Subscription]:
+        sql, args = f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE 1 = 1", []
+        if period:
+            sql, args = sql + " AND period = ?", [*args, period]
+        if status:
+            sql, args = sql + " AND status = ?", [*args, status]
+        return [_subscription(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+
+    def upsert_subscription(self, email: str, period: str, *, user_id: int | None = None,
+                            content: dict[str, Any] | None = None) -> Subscription:
+        """Create a pending subscription, or update the wishes of an existing one.
+
+        An unsubscribed address starts again as pending (it must confirm again); an active one
+        stays active."""
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+        with self.store.transaction():
+            existing = self.by_email(email)
+            if existing is None:
+                cur = self.conn.execute(
+                    "INSERT INTO subscriptions(email, period, status, user_id, content) VALUES (?, ?, ?, ?, ?)",
+                    (email, period, PENDING, user_id, json.dumps(content or {}, sort_keys=True)))
+                return self.get(int(cur.lastrowid or 0))  # type: ignore[return-value]
+            status = PENDING if existing.status == UNSUBSCRIBED else existing.status
+            self.conn.execute(
+                "UPDATE subscriptions SET period = ?, status = ?, user_id = COALESCE(?, user_id), "
+                "content = ?, unsubscribed_at = CASE WHEN ? = 'pending' THEN NULL ELSE unsubscribed_at END "
+                "WHERE id = ?",
+                (period, status, user_id, json.dumps(content if content is not None else existing.content,
+                                                     sort_keys=True), status, existing.id))
+            return self.get(existing.id)  # type: ignore[return-value]
+
+    def activate(self, subscription_id: int) -> bool:
+        """pending → active; True if this call changed it."""
+        with self.store.transaction():
+            cur = self.conn.execute(f"UPDATE subscriptions SET status = 'active', confirmed_at = {_NOW} "
+                                    "WHERE id = ? AND status = 'pending'", (subscription_id,))
+            return cur.rowcount > 0
+
+    def unsubscribe(self, subscription_id: int) -> bool:
+        """Any state → unsubscribed, and queued mail to it is dropped; True if this call changed it."""
+        with self.store.transaction():
+            cur = self.conn.execute(f"UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = {_NOW} "
+                                    "WHERE id = ? AND status != 'unsubscribed'", (subscription_id,))
+            self.conn.execute("UPDATE outbox SET status = 'failed', last_error = 'unsubscribed before delivery' "
+                              "WHERE subscription_id = ? AND status = 'queued'", (subscription_id,))
+            return cur.rowcount > 0
+
+    # ------------------------------------------------------------ what was sent
+
+    def sent_papers(self, subscription_id: int) -> set[str]:
+        rows = self.conn.execute("SELECT paper_id FROM sent_items WHERE subscription_id = ?", (subscription_id,))
+        return {r[0] for r in rows}
+
+    def sent_papers_for_user(self, user_id: int) -> set[str]:
+        rows = self.conn.execute("SELECT s.paper_id FROM sent_items s JOIN subscriptions u "
+                                 "ON u.id = s.subscription_id WHERE u.user_id = ?", (user_id,))
+        return {r[0] for r in rows}
+
+    def last_mail_time(self, subscription_id: int, kind: str) -> float | None:
+        """Unix time the newest mail of this kind was queued for the subscriber."""
+        row = self.conn.execute("SELECT MAX(strftime('%s', created_at)) FROM outbox WHERE subscription_id = ? "
+                                "AND kind = ?", (subscription_id, kind)).fetchone()
+        return float(row[0]) if row and row[0] else None
+
+    # ------------------------------------------------------------ outbox
+
+    def has_mail(self, dedupe_key: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM outbox WHERE dedupe_key = ?", (dedupe_key,)).fetchone() is not None
+
+    def enqueue(self, *, dedupe_key: str, subscription_id: int | None, kind: str, recipient: str,
+                message_id: str, message: bytes, paper_ids: list[str] = ()) -> int | None:  # type: ignore[assignment]
+        """Queue one mail unless one with this key exists; its papers count as sent to the subscriber.
+
+        Returns the outbox id, or None if the key was already queued (idempotent re-runs)."""
+        with self.store.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO outbox(dedupe_key, subscription_id, kind, recipient, message_id, message) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING",
+                (dedupe_key, subscription_id, kind, recipient, message_id, compress(message)))
+            if cur.rowcount == 0:
+                return None
+            outbox_id = int(cur.lastrowid or 0)
+            if paper_ids and subscription_id is not None:
+                self.conn.executemany("INSERT OR IGNORE INTO sent_items(subscription_id, paper_id, outbox_id) "
+                                      "VALUES (?, ?, ?)", [(subscription_id, pid, outbox_id) for pid in paper_ids])
+            return outbox_id
+
+    def due(self, now: float | None = None, *, kinds: tuple[str, ...] | None = None) -> list[OutboxItem]:
+        """Queued mails whose next attempt is due, oldest first, message bytes included."""
+        now = time.time() if now is None else now
+        sql = f"SELECT {_OUTBOX_COLUMNS}, message FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?"
+        args: list[Any] = [now]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args += list(kinds)
+        items = []
+        for row in self.conn.execute(sql + " ORDER BY id", args):
+            item = OutboxItem(*row[:-1])
+            item.message = zlib.decompress(row[-1])
+            items.append(item)
+        return items
+
+    def queued_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'queued'").fetchone()[0]
+
+    def next_attempt_at(self) -> float | None:
+        row = self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'queued'").fetchone()
+        return row[0]
+
+    def recover_interrupted(self) -> int:
+        """Mails left in `sending` by a killed process: the server already had their body; count them sent."""
+        with self.store.transaction():
+            cur = self.conn.execute(
+                f"UPDATE outbox SET status = 'sent', sent_at = {_NOW}, "
+                "last_error = 'delivery was interrupted after the server took the message; counted as sent' "
+                "WHERE status = 'sending'")
+            return cur.rowcount
+
+    def mark_sending(self, outbox_id: int) -> bool:
+        """queued → sending; False if someone else changed it (for example an unsubscribe)."""
+        with self.store.transaction():
+            cur = self.conn.execute("UPDATE outbox SET status = 'sending', attempts = attempts + 1 "
+                                    "WHERE id = ? AND status = 'queued'", (outbox_id,))
+            return cur.rowcount > 0
+
+    def mark_sent(self, outbox_id: int) -> None:
+        with self.store.transaction():
+            self.conn.execute(f"UPDATE outbox SET status = 'sent', sent_at = {_NOW}, last_error = NULL WHERE id = ?",
+                              (outbox_id,))
+
+    def mark_retry(self, outbox_id: int, error: str, next_attempt_at: float, *, counted: bool = False) -> None:
+        """Back to queued for a later attempt. `counted`: the attempt was already counted by mark_sending."""
+        with self.store.transaction():
+            self.conn.execute("UPDATE outbox SET status = 'queued', last_error = ?, next_attempt_at = ?, "
+                              f"attempts = attempts + {0 if counted else 1} WHERE id = ?",
+                              (error[:500], next_attempt_at, outbox_id))
+
+    def mark_failed(self, outbox_id: int, error: str) -> None:
+        """Give up on a mail; its papers may go into a later digest."""
+        with self.store.transaction():
+            self.conn.execute("UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?",
+                              (error[:500], outbox_id))
+            self.conn.execute("DELETE FROM sent_items WHERE outbox_id = ?", (outbox_id,))
+
+    def attempts(self, outbox_id: int) -> int:
+        return self.conn.execute("SELECT attempts FROM outbox WHERE id = ?", (outbox_id,)).fetchone()[0]
+
+    def outbox_counts(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status").fetchall())
+
+    def outbox_items(self, *, kind: str | None = None) -> list[OutboxItem]:
+        sql = f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+        rows = self.conn.execute(sql + (" WHERE kind = ?" if kind else "") + " ORDER BY id", (kind,) if kind else ())
+        return [OutboxItem(*r) for r in rows]
