@@ -8,6 +8,7 @@ update_date, doi. Read line by line: memory stays flat whatever the file size.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
@@ -16,11 +17,14 @@ from paperwire.sources.base import ParseItem, Rejected, iter_lines, paper_or_rej
 
 FORMAT = "arxiv-snapshot"
 EXTENSIONS = (".jsonl", ".json", ".jsonl.gz")
+_TYPE_KEY = re.compile(r'"type"\s*:')
 
 
 def looks_like(head: str) -> bool:
     first = head.lstrip().split("\n", 1)[0]
-    return first.startswith("{") and '"abstract"' in first and '"id"' in first and '"paper"' not in first
+    # CSL-JSON items also have id and abstract, but always a "type"; snapshot records never do
+    return (first.startswith("{") and '"abstract"' in first and '"id"' in first and '"paper"' not in first
+            and not _TYPE_KEY.search(first))
 
 
 def _authors(record: dict[str, Any]) -> list[str]:

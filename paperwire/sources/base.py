@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from paperwire.model import Paper
@@ -30,6 +31,31 @@ class SourceError(Exception):
 
 
 ParseItem = Paper | Rejected
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One reference from a personal library (BibTeX, CSL-JSON); abstracts not needed.
+
+    Matched to stored papers by arXiv id, DOI or normalised title."""
+
+    key: str
+    title: str
+    arxiv_id: str | None = None
+    doi: str | None = None
+    authors: list[str] = field(default_factory=list)
+    year: int | None = None
+
+
+# Lone surrogates come from JSON escapes such as "\ud800" or bytes decoded with surrogateescape;
+# SQLite and every UTF-8 writer refuse them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogates(paper: Paper) -> bool:
+    texts = [paper.title, paper.abstract, paper.raw_title, paper.raw_abstract, paper.id, paper.doi or "",
+             paper.submitted_by or "", *paper.authors, *paper.categories, *paper.links]
+    return any(_SURROGATE.search(t) for t in texts)
 
 
 def iter_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, str | Rejected]]:
@@ -67,6 +93,9 @@ def paper_or_rejection(name: str, location: str, **fields: object) -> ParseItem:
     if not str(fields.get("abstract") or "").strip():
         return Rejected(name, location, f"title {title[:60]!r} has no abstract")
     try:
-        return make_paper(**fields)  # type: ignore[arg-type]
+        paper = make_paper(**fields)  # type: ignore[arg-type]
     except (ValueError, TypeError) as exc:
         return Rejected(name, location, str(exc))
+    if _has_surrogates(paper):
+        return Rejected(name, location, "text is not valid Unicode (invalid UTF-8 or a lone surrogate escape)")
+    return paper
