@@ -1,7 +1,9 @@
 """The known-item queries (bench/known_items.json) and the checks that keep them honest.
 
 Each item is a description of one sample-corpus paper written from memory of its abstract:
-{"query", "id", "kind", "split", "page"}. `split` is "tune" (about a third: the only queries any
+{"query", "id", "kind", "split", "page"}. Kinds: concept (the contribution in other words), method
+(how it works), finding (a result), vague (3-6 words), keywords (a bag of terms, no authors), and
+paraphrase (the gist with the abstract's own vocabulary deliberately avoided: the hard cases). `split` is "tune" (about a third: the only queries any
 weight tuning may look at) or "test". `page` is the seed page the paper first appears on.
 """
 
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 KNOWN_ITEMS = Path(__file__).resolve().parent / "known_items.json"
-KINDS = ("concept", "method", "finding", "vague", "keywords")
+KINDS = ("concept", "method", "finding", "vague", "keywords", "paraphrase")
 SPLITS = ("tune", "test")
 # A description that repeats this many consecutive title words is a title lookup, not a memory.
 MAX_SHARED_RUN = 2
