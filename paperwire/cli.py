@@ -384,5 +384,122 @@ def index_rebuild(ctx: click.Context, embedder: str | None, json_output: bool) -
         click.echo(f"rebuilt: {report.indexed_papers} papers, embedder {index.embedder.name}")
 
 
+@main.group("harvest")
+def harvest_group() -> None:
+    """Pull papers from arXiv: OAI-PMH for bootstrap and daily increments, the query API for small pulls."""
+
+
+_DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def harvest_client(delay: float | None) -> Any:
+    from paperwire.sources.harvest import DEFAULT_DELAY, PoliteClient
+
+    return PoliteClient(delay=DEFAULT_DELAY if delay is None else delay)
+
+
+@contextmanager
+def page_progress(enabled: bool) -> Iterator[Any]:
+    """A rich progress bar over the records of a harvest (the server's completeListSize), or nothing."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("harvest"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[counts]}"), transient=True) as progress:
+        task = progress.add_task("harvest", total=None, counts="")
+
+        def on_page(report: Any, page: Any) -> None:
+            if report.complete_list_size:
+                progress.update(task, total=report.complete_list_size)
+            progress.update(task, advance=page.info.records + page.info.deleted,
+                            counts=f"{report.added:,} added {report.updated:,} updated")
+
+        yield on_page
+
+
+def finish_harvest(ctx: click.Context, store: Any, report: Any, error: Exception | None, json_output: bool) -> None:
+    after_ingest(home_of(ctx), store, json_output)
+    if error is not None:
+        fail(f"harvest stopped: {error} (what was fetched is kept; run again to resume)")
+    if json_output:
+        emit_json(report.to_dict())
+    else:
+        for message in report.errors:
+            click.echo(f"paperwire: rejected: {message}", err=True)
+        click.echo(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+                   f"{report.rejected} rejected, {report.deleted} deleted upstream "
+                   f"({report.requests} requests{', resumed' if report.resumed else ''}; "
+                   f"high-water mark {report.high_water or 'none'})")
+    if report.rejected:
+        sys.exit(1)
+
+
+@harvest_group.command("arxiv")
+@click.option("--set", "set_spec", default=None, metavar="SET",
+              help="arXiv OAI set: cs, math, stat, q-bio, physics, physics:hep-th, … (default: all of arXiv).")
+@click.option("--from", "date_from", type=_DAY, default=None,
+              help="First datestamp (YYYY-MM-DD). Default: a few days before the last run's high-water mark.")
+@click.option("--until", type=_DAY, default=None, help="Last datestamp (YYYY-MM-DD).")
+@click.option("--endpoint", default=None, metavar="URL",
+              help="OAI-PMH base URL (env PAPERWIRE_ARXIV_OAI_URL; default arXiv's).")
+@click.option("--delay", type=click.FloatRange(min=0), default=None,
+              help="Seconds between requests (default 3, as arXiv asks).")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def harvest_arxiv(ctx: click.Context, set_spec: str | None, date_from: Any, until: Any, endpoint: str | None,
+                  delay: float | None, json_output: bool) -> None:
+    """Harvest arXiv metadata over OAI-PMH; resumes an interrupted run, else continues from the last one."""
+    from paperwire.harvest_job import HarvestReport
+    from paperwire.harvest_job import harvest_arxiv as run_harvest
+    from paperwire.sources import SourceError
+
+    store = open_store(home_of(ctx))
+    report, error = HarvestReport(), None
+    try:
+        with harvest_client(delay) as client, page_progress(show_progress(json_output)) as on_page:
+            try:
+                report = run_harvest(store, set_spec=set_spec, endpoint=endpoint, client=client, on_page=on_page,
+                                     date_from=date_from.date().isoformat() if date_from else None,
+                                     until=until.date().isoformat() if until else None)
+            except SourceError as exc:
+                error = exc
+        finish_harvest(ctx, store, report, error, json_output)
+    finally:
+        store.close()
+
+
+@harvest_group.command("arxiv-query")
+@click.argument("query", required=False)
+@click.option("--id", "ids", multiple=True, help="An arXiv id to fetch (repeatable).")
+@click.option("--max", "max_results", type=click.IntRange(1, 30000), default=100, show_default=True)
+@click.option("--endpoint", default=None, metavar="URL",
+              help="arXiv API query URL (env PAPERWIRE_ARXIV_QUERY_URL; default arXiv's).")
+@click.option("--delay", type=click.FloatRange(min=0), default=None, help="Seconds between requests (default 3).")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def harvest_arxiv_query(ctx: click.Context, query: str | None, ids: tuple[str, ...], max_results: int,
+                        endpoint: str | None, delay: float | None, json_output: bool) -> None:
+    """A small pull from the arXiv query API, e.g. 'cat:cs.CL AND ti:retrieval' or --id 2401.01234."""
+    from paperwire.harvest_job import HarvestReport, query_arxiv
+    from paperwire.sources import SourceError
+
+    if not query and not ids:
+        fail("give a QUERY or at least one --id", 2)
+    store = open_store(home_of(ctx))
+    report, error = HarvestReport(), None
+    try:
+        with harvest_client(delay) as client:
+            try:
+                report = query_arxiv(store, search_query=query, id_list=list(ids) or None, max_results=max_results,
+                                     endpoint=endpoint, client=client)
+            except SourceError as exc:
+                error = exc
+        finish_harvest(ctx, store, report, error, json_output)
+    finally:
+        store.close()
+
+
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import BinaryIO
 
-from paperwire.sources import arxiv_atom, arxiv_snapshot, bibtex, csl_json, hf_daily, hf_page
+from paperwire.sources import arxiv_atom, arxiv_oai, arxiv_snapshot, bibtex, csl_json, hf_daily, hf_page
 from paperwire.sources.base import ParseItem, Rejected, SourceError
 
 __all__ = ["FORMATS", "ParseItem", "Rejected", "SourceError", "detect_format", "parse_stream", "read_source"]
@@ -25,7 +25,7 @@ def register(module: ModuleType, *extensions: str) -> None:
         _EXTENSIONS[ext] = module.FORMAT
 
 
-for _module in (hf_page, arxiv_snapshot, arxiv_atom, hf_daily, bibtex, csl_json):
+for _module in (hf_page, arxiv_snapshot, arxiv_oai, arxiv_atom, hf_daily, bibtex, csl_json):
     register(_module, *getattr(_module, "EXTENSIONS", ()))
 
 
