@@ -3,8 +3,9 @@
 Each item is a description of one sample-corpus paper written from memory of its abstract:
 {"query", "id", "kind", "split", "page"}. Kinds: concept (the contribution in other words), method
 (how it works), finding (a result), vague (3-6 words), keywords (a bag of terms, no authors), and
-paraphrase (the gist with the abstract's own vocabulary deliberately avoided: the hard cases). `split` is "tune" (about a third: the only queries any
-weight tuning may look at) or "test". `page` is the seed page the paper first appears on.
+paraphrase (the gist with the abstract's own vocabulary deliberately avoided: the hard cases).
+`split` is "tune" (about a third: the only queries any weight tuning may look at) or "test".
+`page` is the seed page the paper first appears on.
 """
 
 from __future__ import annotations
