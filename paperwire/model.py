@@ -14,7 +14,7 @@ from typing import Any
 _NEW_ID = r"\d{4}\.\d{4,5}"
 _OLD_ID = r"[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{7}"
 _ARXIV_ID_RE = re.compile(
-    rf"^(?:arxiv:|https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/)?"
+    rf"^(?:arxiv:|(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/)?"
     rf"(?P<id>{_NEW_ID}|{_OLD_ID})(?:v(?P<version>\d+))?(?:\.pdf)?/?$",
     re.IGNORECASE,
 )
@@ -132,9 +132,12 @@ def extract_links(text: str) -> list[str]:
     """Code and project URLs mentioned in an abstract, in order, without duplicates."""
     links: list[str] = []
     for match in _URL.finditer(text or ""):
-        url = match.group(0).rstrip(".,;:!?)]'\"")
-        if url.count("(") < url.count(")"):
-            url = url.rstrip(")")
+        url = match.group(0)
+        while url and url[-1] in ".,;:!?)]'\"":
+            # a closing parenthesis belongs to the URL only when it closes one opened inside it
+            if url[-1] == ")" and url.count("(") >= url.count(")"):
+                break
+            url = url[:-1]
         if not url.lower().startswith("http"):
             url = "https://" + url
         if len(url) > 12 and url not in links:

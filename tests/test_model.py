@@ -1,0 +1,129 @@
+"""Paper ids, title ids, text clean-up and link extraction."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperwire.model import (
+    InvalidPaperId,
+    canonical_id,
+    clean_text,
+    extract_links,
+    make_paper,
+    merge_papers,
+    normalise_title,
+    parse_arxiv_id,
+    title_id,
+)
+
+
+@pytest.mark.parametrize("text, expected_id, version", [
+    ("2401.01234", "2401.01234", None),
+    ("2401.01234v2", "2401.01234", 2),
+    ("arXiv:2401.01234", "2401.01234", None),
+    ("arxiv:2401.01234v12", "2401.01234", 12),
+    ("https://arxiv.org/abs/2401.01234v3", "2401.01234", 3),
+    ("http://arxiv.org/abs/2401.01234", "2401.01234", None),
+    ("https://arxiv.org/pdf/2401.01234v1.pdf", "2401.01234", 1),
+    ("https://arxiv.org/pdf/2401.01234", "2401.01234", None),
+    ("https://export.arxiv.org/abs/2401.01234v2", "2401.01234", 2),
+    ("arxiv.org/abs/2401.01234v2", "2401.01234", 2),
+    ("  2401.01234v2\n", "2401.01234", 2),
+    ("0704.0001", "0704.0001", None),
+    ("hep-th/9901001", "hep-th/9901001", None),
+    ("hep-th/9901001v1", "hep-th/9901001", 1),
+    ("math.GT/0309136v2", "math.GT/0309136", 2),
+    ("math.gt/0309136", "math.GT/0309136", None),
+    ("https://arxiv.org/abs/math.GT/0309136v2", "math.GT/0309136", 2),
+])
+def test_arxiv_id_forms_normalise_with_version_kept(text: str, expected_id: str, version: int | None) -> None:
+    parsed = parse_arxiv_id(text)
+    assert parsed is not None, text
+    assert (parsed.id, parsed.version) == (expected_id, version)
+    assert canonical_id(text) == expected_id
+    assert str(parsed) == expected_id + (f"v{version}" if version else "")
+
+
+@pytest.mark.parametrize("text", ["", "2401", "2401.012", "2401.012345", "hello world", "pw-xyz",
+                                  "https://example.org/abs/2401.01234", "2401.01234v", "hep-th/99"])
+def test_not_arxiv_ids(text: str) -> None:
+    assert parse_arxiv_id(text) is None
+    with pytest.raises(InvalidPaperId):
+        canonical_id(text)
+
+
+def test_all_forms_of_one_paper_are_one_record() -> None:
+    forms = ["2401.01234", "2401.01234v2", "arXiv:2401.01234", "https://arxiv.org/abs/2401.01234v3",
+             "https://arxiv.org/pdf/2401.01234v1.pdf"]
+    papers = [make_paper(title="T", abstract="A", arxiv_id=f, source="test") for f in forms]
+    assert {p.id for p in papers} == {"2401.01234"}
+    assert [p.version for p in papers] == [None, 2, None, 3, 1]
+
+
+def test_title_ids_are_stable_and_ignore_case_spacing_punctuation_accents() -> None:
+    base = title_id("Neural Collapse in Deep Linear Networks")
+    assert base.startswith("pw-") and len(base) == len("pw-") + 12
+    assert base == "pw-" + __import__("hashlib").sha1(b"neural collapse in deep linear networks").hexdigest()[:12]
+    for variant in ["neural  collapse in deep linear networks", "Neural Collapse in Deep Linear Networks.",
+                    " NEURAL COLLAPSE IN DEEP\nLINEAR NETWORKS "]:
+        assert title_id(variant) == base
+    assert title_id("Neural Collapse in Deep Nonlinear Networks") != base
+    assert normalise_title("Héllo Wörld: {\\em LaTeX}") == "hello world latex"
+    assert canonical_id(base) == base
+    paper = make_paper(title="Neural Collapse in Deep Linear Networks", abstract="x", source="t")
+    assert paper.id == base and paper.arxiv_id is None
+
+
+@pytest.mark.parametrize("raw, clean", [
+    (r"improves accuracy by 12\% on", "improves accuracy by 12% on"),
+    (r"a {\em very} simple method", "a very simple method"),
+    (r"{\bf bold} and \emph{emphasis}", "bold and emphasis"),
+    ("an ell_2 penalty", "an ℓ₂ penalty"),
+    ("in mathcal{O}(n log n) time", "in O(n log n) time"),
+    ("$x^2$ grows", "x² grows"),
+    (r"$\alpha$-divergence with $\epsilon_1$", "α-divergence with ε₁"),
+    (r"R\&D and \#tags", "R&D and #tags"),
+    ("  spaced\n\tout   text ", "spaced out text"),
+    ("plain text stays plain", "plain text stays plain"),
+    ("snake_case_name and x^y", "snake_case_name and x^y"),
+    ("", ""),
+])
+def test_clean_text(raw: str, clean: str) -> None:
+    assert clean_text(raw) == clean
+
+
+def test_make_paper_keeps_raw_text_and_cleans_display_text() -> None:
+    paper = make_paper(title=r"Fast {\em Sparse}  Attention", abstract=r"Cuts cost by 40\%.", source="t")
+    assert paper.title == "Fast Sparse Attention" and paper.raw_title == r"Fast {\em Sparse} Attention"
+    assert paper.abstract == "Cuts cost by 40%." and paper.raw_abstract == r"Cuts cost by 40\%."
+
+
+def test_extract_links_strips_trailing_punctuation() -> None:
+    text = ("Code is at https://github.com/org/repo. Project page (https://example.org/proj), "
+            "data: https://huggingface.co/datasets/x/y; see also www.example.com/demo! "
+            "and github.com/org/other, and \"https://quoted.example.org/a\". "
+            "Wiki https://en.wikipedia.org/wiki/Foo_(bar) and again https://github.com/org/repo.")
+    assert extract_links(text) == [
+        "https://github.com/org/repo",
+        "https://example.org/proj",
+        "https://huggingface.co/datasets/x/y",
+        "https://www.example.com/demo",
+        "https://github.com/org/other",
+        "https://quoted.example.org/a",
+        "https://en.wikipedia.org/wiki/Foo_(bar)",
+    ]
+    assert extract_links("no links here, e.g. 3.5 and v1.2.") == []
+    assert make_paper(title="t", abstract=text, source="s").links[0] == "https://github.com/org/repo"
+
+
+def test_merge_newer_version_replaces_text_keeps_earliest_days() -> None:
+    v1 = make_paper(title="Old title", abstract="Old abstract", arxiv_id="2401.01234v1", source="s",
+                    published="2024-01-02", updated="2024-01-02", listed_on="2024-01-03", upvotes=5)
+    v2 = make_paper(title="New title", abstract="New abstract", arxiv_id="2401.01234v2", source="s",
+                    published="2024-02-01", updated="2024-02-01", listed_on="2024-02-02", upvotes=2)
+    merged = merge_papers(v1, v2)
+    assert (merged.title, merged.abstract, merged.version) == ("New title", "New abstract", 2)
+    assert (merged.published, merged.listed_on, merged.upvotes) == ("2024-01-02", "2024-01-03", 5)
+    # an older capture arriving later changes no text
+    assert merge_papers(merged, v1).title == "New title"
+    assert merge_papers(merged, v1) == merged
