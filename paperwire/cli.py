@@ -233,6 +233,15 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
         serve_app(home, host, port)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--port", default=8000, type=int, help="Port to listen on.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the web site, the JSON and arXiv-style APIs and the feeds."""
+    serve_app(home_of(ctx), host, port)
+
+
 def serve_app(home: Path, host: str, port: int) -> None:
     try:
         from paperwire.web.app import run

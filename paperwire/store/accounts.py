@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from paperwire.model import Paper
-from paperwire.store.sqlite import _SELECT, SQLiteStore, _chunks, _row_to_paper
+from paperwire.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _chunks, _row_to_paper
+
+_SELECT_NAMES = ("rev", *_COLUMNS)
 
 SESSION_DAYS = 30
 # Tables owned by this module; other features' tables that carry a user_id are exported and
@@ -239,6 +241,34 @@ class Listings:
 
     def all_between(self, first: str, last: str, *, cap: int, submitter: str | None = None) -> list[Paper]:
         return self.between(first, last, limit=cap, submitter=submitter)
+
+    def ranked(self, first: str, last: str, *, limit: int, offset: int = 0, submitter: str | None = None,
+               order: str = "votes") -> list[Paper]:
+        """Papers listed in [first, last] by total votes (imported + local), or newest first."""
+        sql = (f"SELECT p.{', p.'.join(_SELECT_NAMES)} FROM papers p "
+               f"LEFT JOIN (SELECT paper_id, COUNT(*) AS n FROM votes GROUP BY paper_id) v ON v.paper_id = p.id "
+               f"WHERE p.listed_on BETWEEN ? AND ?")
+        args: list[Any] = [first, last]
+        if submitter:
+            sql, args = sql + " AND p.submitted_by = ?", [*args, submitter]
+        if order == "votes":
+            sql += " ORDER BY p.upvotes + COALESCE(v.n, 0) DESC, p.listed_on DESC, p.rev"
+        else:
+            sql += " ORDER BY p.listed_on DESC, p.upvotes + COALESCE(v.n, 0) DESC, p.rev"
+        rows = self.conn.execute(sql + " LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+        return [_row_to_paper(r) for r in rows]
+
+    def best_per_day(self, first: str, last: str, per_day: int) -> list[Paper]:
+        """The `per_day` most-voted papers of each listing day in [first, last].
+
+        Within one day every paper has the same age, so a time-decayed ranking of the whole window
+        can only draw its top N from each day's top N by votes."""
+        sql = (f"SELECT {', '.join(_SELECT_NAMES)} FROM ("
+               f"SELECT p.*, ROW_NUMBER() OVER (PARTITION BY p.listed_on "
+               f"ORDER BY p.upvotes + COALESCE(v.n, 0) DESC, p.rev) AS place FROM papers p "
+               f"LEFT JOIN (SELECT paper_id, COUNT(*) AS n FROM votes GROUP BY paper_id) v ON v.paper_id = p.id "
+               f"WHERE p.listed_on BETWEEN ? AND ?) WHERE place <= ?")
+        return [_row_to_paper(r) for r in self.conn.execute(sql, (first, last, per_day))]
 
     def newest(self, *, limit: int, offset: int = 0, submitter: str | None = None) -> list[Paper]:
         sql, args = f"{_SELECT} WHERE listed_on IS NOT NULL", []

@@ -1,0 +1,1 @@
+"""Ranking: trending and top by votes, personal recommendations."""

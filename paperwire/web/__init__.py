@@ -1,0 +1,1 @@
+"""The web front door: HTML pages, the JSON and Atom APIs, feeds."""

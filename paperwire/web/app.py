@@ -1,0 +1,120 @@
+"""The paperwire web application: `create_app(home)` for tests and embedding, `run()` for the CLI."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from paperwire.web import api, feeds, pages
+from paperwire.web.site import Site, json_error
+
+log = logging.getLogger("paperwire.web")
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # Inline scripts are never used; user text cannot run as code even if escaping failed.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+}
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith(("/api/", "/feeds/", "/openapi")) or path.endswith(".md") or \
+        "application/json" in request.headers.get("accept", "")
+
+
+def _first_error(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    err = errors[0]
+    where = ".".join(str(x) for x in err.get("loc", ())[1:]) or "request"
+    return f"{where}: {err.get('msg', 'invalid value')}"
+
+
+def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index: bool = True) -> FastAPI:
+    """The app for a home. `config` overrides PAPERWIRE_* settings (e.g. rate limits in tests)."""
+    site = Site(Path(home), config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        if start_index:
+            site.start()
+        yield
+        site.close()
+
+    app = FastAPI(title="paperwire", version="0.1.0", lifespan=lifespan,
+                  description="A self-hosted daily paper feed. The JSON API follows the Hugging Face Papers "
+                              "endpoints; /api/query follows the arXiv API.")
+    app.state.site = site
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = str(exc.detail) if exc.detail else "error"
+        if _wants_json(request):
+            return json_error(exc.status_code, message, getattr(exc, "headers", None))
+        return _error_page(site, request, exc.status_code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        message = _first_error(exc)
+        if _wants_json(request):
+            return json_error(422, message)
+        return _error_page(site, request, 422, message)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        if _wants_json(request):
+            return json_error(500, "internal error")
+        return _error_page(site, request, 500, "Something went wrong on our side.")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        for key, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "papers": site.store().count_papers()}
+
+    app.mount("/static", StaticFiles(packages=[("paperwire.web", "static")]), name="static")
+    app.include_router(api.build_router(site))
+    app.include_router(feeds.build_router(site))
+    app.include_router(pages.build_router(site))
+    return app
+
+
+def _error_page(site: Site, request: Request, status: int, message: str,
+                headers: dict[str, str] | None = None) -> Response:
+    try:
+        response = site.render(request, "error.html", status_code=status, status=status, message=message)
+    except Exception:  # rendering itself failed: say so plainly
+        log.exception("error page failed")
+        response = Response(f"{status}: {message}", status_code=status, media_type="text/plain")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def run(home: Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve the home with uvicorn until interrupted."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    app = create_app(home)
+    print(f"paperwire: serving {home} on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,388 @@
+"""The HTML pages: feed by day/week/month, trending, top, search, paper pages, submit, accounts."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from markupsafe import Markup
+
+from paperwire.model import InvalidPaperId, Paper, canonical_id, make_paper, parse_arxiv_id
+from paperwire.rank import trending
+from paperwire.store import ADDED, PaperNotFound
+from paperwire.store.accounts import UsernameTaken
+from paperwire.web.periods import BadPeriod, Period, day_period, month_key, month_period, week_key, week_period
+from paperwire.web.security import SESSION_COOKIE, SESSION_MAX_AGE, hash_password, needs_rehash, verify_password
+from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site
+from paperwire.web.views import Card, highlight, make_cards, paper_markdown
+
+PAGE_SIZE = 30
+MAX_PAGE = 200
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
+MIN_PASSWORD = 8
+MAX_FIELD = 20_000
+
+
+def build_router(site: Site) -> APIRouter:
+    router = APIRouter(include_in_schema=True, tags=["pages"])
+
+    def cards_for(request: Request, papers: list[Paper]) -> list[Card]:
+        ids = [p.id for p in papers]
+        user = site.current_user(request)
+        voted = site.accounts().voted_among(user["id"], ids) if user else set()
+        return make_cards(papers, site.accounts().local_votes(ids), voted)
+
+    def feed_page(request: Request, period: Period, page: int) -> Response:
+        listings = site.listings()
+        total = listings.count_between(period.first, period.last)
+        papers = listings.ranked(period.first, period.last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        prev_key, next_key = period.prev_key, period.next_key
+        if period.kind == "day":  # skip days without papers
+            before, after = listings.neighbour_days(period.first)
+            prev_key, next_key = before, after
+        day = date.fromisoformat(period.first)
+        return site.render(
+            request, "feed.html", period=period, cards=cards_for(request, papers), total=total, page=page,
+            pages=max(1, -(-total // PAGE_SIZE)), prev_key=prev_key, next_key=next_key,
+            week_of=week_key(day), month_of=month_key(day), day_of=period.first,
+            days=listings.listing_days()[-14:] if period.kind == "day" else [])
+
+    @router.get("/", summary="The daily feed on the newest day that has papers")
+    def home(request: Request, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
+        return feed_page(request, day_period(site.anchor_day()), page)
+
+    @router.get("/papers/date/{day}", summary="The feed of one listing day")
+    def by_day(request: Request, day: str, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
+        return feed_page(request, _period(day_period, day), page)
+
+    @router.get("/papers/week/{week}", summary="The feed of one ISO week (YYYY-Www)")
+    def by_week(request: Request, week: str, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
+        return feed_page(request, _period(week_period, week), page)
+
+    @router.get("/papers/month/{month}", summary="The feed of one month (YYYY-MM)")
+    def by_month(request: Request, month: str, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
+        return feed_page(request, _period(month_period, month), page)
+
+    @router.get("/trending", summary="Papers by votes with a time decay")
+    def trending_page(request: Request) -> Response:
+        ranked = trending_papers(site, limit=PAGE_SIZE)
+        cards = cards_for(request, [r.paper for r in ranked])
+        for card, r in zip(cards, ranked, strict=True):
+            card.score = r.score
+        return site.render(request, "trending.html", cards=cards, formula=trending.FORMULA,
+                           gravity=trending.GRAVITY, window_days=trending.TRENDING_WINDOW_DAYS)
+
+    @router.get("/top", summary="Most upvoted papers of the last week, month or year")
+    def top_page(request: Request, period: Annotated[str, Query(pattern="^(week|month|year)$")] = "week",
+                 page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
+        end = site.anchor_day()
+        first, last = trending.window(end, trending.TOP_PERIODS[period])
+        papers = site.listings().ranked(first, last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        total = site.listings().count_between(first, last)
+        return site.render(request, "top.html", cards=cards_for(request, papers), period=period, first=first,
+                           last=last, page=page, pages=max(1, -(-total // PAGE_SIZE)), total=total)
+
+    @router.get("/search", summary="Search page: hybrid keyword and semantic search with filters")
+    def search_page(
+        request: Request,
+        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
+        mode: Annotated[str, Query(pattern="^(hybrid|lexical|semantic)$")] = "hybrid",
+        cat: Annotated[str, Query(max_length=40)] = "",
+        date_from: Annotated[str, Query(alias="from", max_length=10)] = "",
+        date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
+        page: Annotated[int, Query(ge=1, le=10)] = 1,
+    ) -> Response:
+        context: dict[str, Any] = {"q": q, "mode": mode, "cat": cat, "date_from": date_from, "date_to": date_to,
+                                   "page": page, "cards": [], "error": None, "more": False}
+        if q.strip():
+            try:
+                hits = site.index().search(q, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, mode=mode,
+                                           categories=[cat] if cat else None, date_from=_opt_day(date_from),
+                                           date_to=_opt_day(date_to))
+                context["more"] = len(hits) > PAGE_SIZE
+                hits = hits[:PAGE_SIZE]
+                cards = cards_for(request, [h.paper for h in hits])
+                for card, hit in zip(cards, hits, strict=True):
+                    card.snippet = highlight(hit.snippet, q)
+                context["cards"] = cards
+            except ValueError as exc:  # QueryError and bad dates: say what is wrong with the query
+                context["error"] = str(exc)
+            except SearchUnavailable as exc:
+                context["error"] = str(exc)
+                return site.render(request, "search.html", status_code=503, **context)
+        return site.render(request, "search.html", status_code=422 if context["error"] else 200, **context)
+
+    @router.get("/submit", summary="Form to submit a paper")
+    def submit_form(request: Request) -> Response:
+        return site.render(request, "submit.html", form={}, error=None)
+
+    @router.post("/submit", summary="Submit a paper by arXiv id or pasted metadata")
+    def submit(
+        request: Request,
+        csrf_token: Annotated[str, Form(max_length=200)] = "",
+        arxiv_id: Annotated[str, Form(max_length=200)] = "",
+        title: Annotated[str, Form(max_length=1000)] = "",
+        abstract: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+        authors: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+        categories: Annotated[str, Form(max_length=500)] = "",
+        links: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        site.check_csrf(request, csrf_token)
+        user = site.current_user(request)
+        form = {"arxiv_id": arxiv_id, "title": title, "abstract": abstract, "authors": authors,
+                "categories": categories, "links": links}
+        if user is None:
+            return site.render(request, "submit.html", status_code=401, form=form,
+                               error="Log in to submit papers.")
+        site.allow("submit", f"user:{user['id']}")
+        store = site.store()
+        arxiv = parse_arxiv_id(arxiv_id) if arxiv_id.strip() else None
+        if arxiv_id.strip() and not arxiv:
+            return site.render(request, "submit.html", status_code=422, form=form,
+                               error=f"Not an arXiv id: {arxiv_id.strip()[:60]}")
+        if not title.strip():
+            if arxiv is None:
+                return site.render(request, "submit.html", status_code=422, form=form,
+                                   error="Give an arXiv id, or paste a title and abstract.")
+            try:
+                existing = store.get_paper(arxiv.id)
+            except PaperNotFound:
+                return site.render(request, "submit.html", status_code=422, form=form,
+                                   error=f"arXiv:{arxiv.id} is not known here yet (this server reads no network). "
+                                         "Paste its title and abstract below to add it.")
+            site.accounts().record_submission(user["id"], existing.id, "unchanged")
+            response = RedirectResponse(f"/papers/{existing.id}", status_code=303)
+            return site.notice(response, "Already listed: this paper is on the site.")
+        try:
+            paper = make_paper(
+                title=title, abstract=abstract, arxiv_id=str(arxiv) if arxiv else None, source="submission",
+                authors=[a.strip() for a in re.split(r"\n|;|,(?![^()]*\))", authors) if a.strip()][:200],
+                categories=categories.replace(",", " ").split()[:20], listed_on=site.today(),
+                submitted_by=user["username"],
+                extra_links=[u.strip() for u in links.split() if u.strip().startswith(("http://", "https://"))][:20],
+            )
+        except ValueError as exc:
+            return site.render(request, "submit.html", status_code=422, form=form, error=str(exc))
+        if not paper.title:
+            return site.render(request, "submit.html", status_code=422, form=form, error="The title is empty.")
+        result = store.upsert_papers([paper])
+        paper_id, status = next(iter(result.status.items()))
+        site.accounts().record_submission(user["id"], paper_id, status)
+        site.refresh_index()
+        message = {ADDED: "Thanks: the paper is listed today.",
+                   "updated": "Thanks: the listing now has your additions."}.get(status, "Already listed.")
+        return site.notice(RedirectResponse(f"/papers/{paper_id}", status_code=303), message)
+
+    @router.get("/papers/{paper_id:path}.md", summary="A paper page as Markdown", response_class=PlainTextResponse)
+    def paper_md(request: Request, paper_id: str) -> Response:
+        paper = _paper_or_404(site, paper_id)
+        votes = paper.upvotes + site.accounts().local_votes([paper.id]).get(paper.id, 0)
+        url = str(request.url_for("paper_page", paper_id=paper.id))
+        return PlainTextResponse(paper_markdown(paper, votes, url), media_type="text/markdown; charset=utf-8")
+
+    @router.get("/papers/{paper_id:path}", summary="A paper page", name="paper_page")
+    def paper_page(request: Request, paper_id: str) -> Response:
+        paper = _paper_or_404(site, paper_id)
+        if paper.id != paper_id:
+            return RedirectResponse(f"/papers/{paper.id}", status_code=301)
+        card = cards_for(request, [paper])[0]
+        similar: list[Card] = []
+        similar_note = None
+        try:
+            hits = site.index(wait=0.5).similar(paper.id, limit=6)
+            similar = cards_for(request, [h.paper for h in hits])
+        except SearchUnavailable as exc:
+            similar_note = str(exc)
+        except (PaperNotFound, ValueError):
+            similar_note = "No similar papers yet."
+        return site.render(request, "paper.html", card=card, similar=similar, similar_note=similar_note)
+
+    @router.post("/papers/{paper_id:path}/vote", summary="Upvote a paper, or take the vote back")
+    def vote(request: Request, paper_id: str, csrf_token: Annotated[str, Form(max_length=200)] = "",
+             action: Annotated[str, Form(pattern="^(up|down|toggle)$")] = "toggle") -> Response:
+        site.check_csrf(request, csrf_token)
+        wants_json = "application/json" in request.headers.get("accept", "")
+        user = site.current_user(request)
+        if user is None:
+            if wants_json:
+                raise HTTPException(401, "log in to vote")
+            return RedirectResponse(f"/login?next=/papers/{paper_id}", status_code=303)
+        site.allow("vote", f"user:{user['id']}")
+        paper = _paper_or_404(site, paper_id)
+        accounts = site.accounts()
+        on = {"up": True, "down": False}.get(action, not accounts.has_voted(user["id"], paper.id))
+        accounts.set_vote(user["id"], paper.id, on)
+        votes = paper.upvotes + accounts.local_votes([paper.id]).get(paper.id, 0)
+        if wants_json:
+            return Response(json.dumps({"id": paper.id, "voted": on, "upvotes": votes}),
+                            media_type="application/json")
+        back = request.headers.get("referer", "")
+        target = _local_path(back) or f"/papers/{paper.id}"
+        return RedirectResponse(target, status_code=303)
+
+    # ------------------------------------------------------------ accounts
+
+    @router.get("/signup", summary="Sign-up form")
+    def signup_form(request: Request) -> Response:
+        return site.render(request, "signup.html", error=None, username="", email="")
+
+    @router.post("/signup", summary="Create an account")
+    def signup(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "",
+               username: Annotated[str, Form(max_length=64)] = "",
+               password: Annotated[str, Form(max_length=1024)] = "",
+               email: Annotated[str, Form(max_length=254)] = "") -> Response:
+        site.check_csrf(request, csrf_token)
+        site.allow("signup", f"ip:{_client(request)}")
+        username, email = username.strip(), email.strip()
+        error = None
+        if not USERNAME_RE.fullmatch(username):
+            error = "Choose a name of 2–32 letters, digits, '.', '_' or '-', starting with a letter or digit."
+        elif len(password) < MIN_PASSWORD:
+            error = f"Choose a password of at least {MIN_PASSWORD} characters."
+        elif email and not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", email):
+            error = "That email address does not look right."
+        if error is None:
+            try:
+                user_id = site.accounts().create_user(username, hash_password(password), email or None)
+            except UsernameTaken:
+                error = "That name is taken."
+        if error:
+            return site.render(request, "signup.html", status_code=422, error=error, username=username, email=email)
+        return _logged_in(site, request, user_id, "/", "Welcome to paperwire.")
+
+    @router.get("/login", summary="Log-in form")
+    def login_form(request: Request, next: Annotated[str, Query(max_length=300)] = "/") -> Response:
+        return site.render(request, "login.html", error=None, username="", next=_local_path(next) or "/")
+
+    @router.post("/login", summary="Log in")
+    def login(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "",
+              username: Annotated[str, Form(max_length=64)] = "",
+              password: Annotated[str, Form(max_length=1024)] = "",
+              next: Annotated[str, Form(max_length=300)] = "/") -> Response:
+        site.check_csrf(request, csrf_token)
+        site.allow("login", f"ip:{_client(request)}", f"name:{username.strip().lower()}")
+        accounts = site.accounts()
+        user = accounts.user_by_name(username.strip())
+        if not verify_password(user["password_hash"] if user else None, password) or user is None:
+            return site.render(request, "login.html", status_code=401, error="Wrong name or password.",
+                               username=username, next=_local_path(next) or "/")
+        if needs_rehash(user["password_hash"]):
+            accounts.set_password_hash(user["id"], hash_password(password))
+        return _logged_in(site, request, user["id"], _local_path(next) or "/", f"Logged in as {user['username']}.")
+
+    @router.post("/logout", summary="Log out")
+    def logout(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+        site.check_csrf(request, csrf_token)
+        site.current_user(request)
+        token = getattr(request.state, "session_token", None)
+        if token:
+            site.accounts().end_session(token)
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return site.notice(response, "Logged out.")
+
+    @router.get("/account", summary="Your account: votes, submissions, export, deletion")
+    def account(request: Request) -> Response:
+        user = site.current_user(request)
+        if user is None:
+            return RedirectResponse("/login?next=/account", status_code=303)
+        data = site.accounts().export_user(user["id"])
+        voted_ids = [v["paper_id"] for v in data.get("votes", [])][-50:]
+        papers = site.store().get_papers(voted_ids)
+        voted = cards_for(request, [papers[i] for i in reversed(voted_ids) if i in papers])
+        submitted_ids = [s["paper_id"] for s in data.get("submissions", [])][-50:]
+        found = site.store().get_papers(submitted_ids)
+        submitted = [found[i] for i in dict.fromkeys(reversed(submitted_ids)) if i in found]
+        return site.render(request, "account.html", voted=voted, submitted=submitted, error=None)
+
+    @router.get("/account/export.json", summary="Download all your data as JSON")
+    def export(request: Request) -> Response:
+        user = site.require_user(request)
+        data = site.accounts().export_user(user["id"])
+        body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+        return Response(body, media_type="application/json", headers={
+            "Content-Disposition": f'attachment; filename="paperwire-{user["username"]}.json"',
+            "Cache-Control": "no-store"})
+
+    @router.post("/account/delete", summary="Delete your account and its data")
+    def delete_account(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "",
+                       password: Annotated[str, Form(max_length=1024)] = "") -> Response:
+        site.check_csrf(request, csrf_token)
+        user = site.require_user(request)
+        site.allow("login", f"name:{user['username'].lower()}")
+        if not verify_password(user["password_hash"], password):
+            return site.render(request, "account.html", status_code=401, voted=[], submitted=[],
+                               error="Wrong password: the account was not deleted.")
+        site.accounts().delete_user(user["id"])
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return site.notice(response, "Your account and its data are deleted.")
+
+    @router.get("/about", summary="About this site")
+    def about(request: Request) -> Response:
+        stats = site.store().stats()
+        return site.render(request, "about.html", stats=stats, formula=trending.FORMULA)
+
+    return router
+
+
+def trending_papers(site: Site, *, limit: int, offset: int = 0, now: datetime | None = None) -> list[trending.Ranked]:
+    end = site.anchor_day()
+    first, last = trending.window(end, trending.TRENDING_WINDOW_DAYS)
+    listings = site.listings()
+    candidates = listings.best_per_day(first, last, per_day=limit + offset)
+    votes = site.accounts().local_votes([p.id for p in candidates])
+    return trending.rank_trending(candidates, votes, now=now or datetime.now(UTC))[offset:offset + limit]
+
+
+def _logged_in(site: Site, request: Request, user_id: int, target: str, message: str) -> Response:
+    token = site.accounts().create_session(user_id)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, site.signer.sign_session(token), max_age=SESSION_MAX_AGE, httponly=True,
+                        samesite="lax", secure=site.secure_cookies, path="/")
+    return site.notice(response, message)
+
+
+def _paper_or_404(site: Site, paper_id: str) -> Paper:
+    try:
+        return site.store().get_paper(canonical_id(paper_id))
+    except (InvalidPaperId, PaperNotFound):
+        raise HTTPException(404, f"no paper with id {paper_id[:80]!r}") from None
+
+
+def _period(parse: Any, text: str) -> Period:
+    try:
+        return parse(text)
+    except BadPeriod as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _opt_day(text: str) -> str | None:
+    if not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise ValueError(f"not a date (YYYY-MM-DD): {text[:20]!r}") from None
+
+
+def _local_path(url: str) -> str | None:
+    """A same-site path to go back to, never an off-site redirect."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    path = parsed.path or ""
+    if not path.startswith("/") or path.startswith("//") or "\\" in url:
+        return None
+    return path + (f"?{parsed.query}" if parsed.query else "")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+__all__ = ["build_router", "trending_papers", "Markup"]

@@ -1,0 +1,203 @@
+"""Per-application state: the home, per-thread store connections, the search index, templates,
+signing keys and rate limits; and the helpers every route uses (current user, CSRF, rendering)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from paperwire.config import load_config
+from paperwire.store import SQLiteStore, open_store
+from paperwire.store.accounts import Accounts, Listings
+from paperwire.web.security import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    RateLimiter,
+    Signer,
+    load_secret,
+    new_nonce,
+    parse_limits,
+)
+
+log = logging.getLogger("paperwire.web")
+
+MAX_QUERY_CHARS = 300
+MAX_PAGE_SIZE = 100
+INDEX_REFRESH_SECONDS = 30.0
+
+
+class SearchUnavailable(Exception):
+    """The search index is still being built."""
+
+
+class Site:
+    def __init__(self, home: Path, config: dict[str, Any] | None = None) -> None:
+        self.home = Path(home)
+        self.config = {**load_config(self.home), **(config or {})}
+        self.signer = Signer(load_secret(self.home, self.config.get("PAPERWIRE_SECRET_KEY")))
+        self.limits = RateLimiter(parse_limits(self.config))
+        self.secure_cookies = str(self.config.get("PAPERWIRE_BASE_URL", "")).startswith("https://")
+        self.templates = Environment(loader=PackageLoader("paperwire.web", "templates"),
+                                     autoescape=select_autoescape(["html", "xml"]), trim_blocks=True,
+                                     lstrip_blocks=True)
+        self._local = threading.local()
+        self._stores: list[SQLiteStore] = []
+        self._stores_lock = threading.Lock()
+        open_store(self.home).close()  # create and migrate the database before any request
+        self._index: Any = None
+        self._index_error: str | None = None
+        self._index_ready = threading.Event()
+        self._stop = threading.Event()
+        self._index_thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ store and index
+
+    def store(self) -> SQLiteStore:
+        """This thread's connection (SQLite connections must not be shared by concurrent requests)."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = open_store(self.home)
+            self._local.store = store
+            with self._stores_lock:
+                self._stores.append(store)
+        return store
+
+    def accounts(self) -> Accounts:
+        return Accounts(self.store())
+
+    def listings(self) -> Listings:
+        return Listings(self.store())
+
+    def start(self) -> None:
+        """Load (or build) the search index in the background, then keep it caught up with the store."""
+        if self._index_thread is None:
+            self._index_thread = threading.Thread(target=self._index_loop, name="paperwire-index", daemon=True)
+            self._index_thread.start()
+
+    def _index_loop(self) -> None:
+        try:
+            from paperwire.index import open_index
+
+            self._index_store = open_store(self.home)
+            self._index = open_index(self.home, self._index_store)
+        except Exception as exc:  # the site still serves feeds and papers without search
+            log.exception("search index unavailable")
+            self._index_error = f"search index unavailable: {exc}"
+        finally:
+            self._index_ready.set()
+        seconds = float(self.config.get("PAPERWIRE_INDEX_REFRESH_SECONDS", INDEX_REFRESH_SECONDS))
+        while self._index is not None and not self._stop.wait(seconds):
+            self.refresh_index()
+
+    def refresh_index(self) -> None:
+        if self._index is None:
+            return
+        try:
+            self._index.refresh()
+        except Exception:
+            log.exception("index refresh failed")
+
+    def index(self, wait: float = 60.0) -> Any:
+        self.start()
+        if not self._index_ready.wait(wait) or self._index is None:
+            raise SearchUnavailable(self._index_error or "the search index is still being built; try again shortly")
+        return self._index
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._stores_lock:
+            for store in self._stores:
+                try:
+                    store.close()
+                except Exception:
+                    pass
+            self._stores.clear()
+
+    # ------------------------------------------------------------ days
+
+    def today(self) -> str:
+        return datetime.now(UTC).date().isoformat()
+
+    def anchor_day(self) -> str:
+        """The newest listing day not in the future (the feed's front page), else today."""
+        listings = self.listings()
+        return listings.newest_day(self.today()) or listings.newest_day() or self.today()
+
+    # ------------------------------------------------------------ users, CSRF, rendering
+
+    def current_user(self, request: Request) -> dict[str, Any] | None:
+        if "user" in request.state._state:
+            return request.state.user
+        token = self.signer.unsign_session(request.cookies.get(SESSION_COOKIE))
+        user = self.accounts().session_user(token) if token else None
+        request.state.user = user
+        request.state.session_token = token if user else None
+        return user
+
+    def require_user(self, request: Request) -> dict[str, Any]:
+        user = self.current_user(request)
+        if user is None:
+            raise HTTPException(401, "log in first")
+        return user
+
+    def csrf_nonce(self, request: Request) -> str:
+        nonce = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+        if not nonce:
+            nonce = new_nonce()
+            request.state.new_csrf = nonce
+        return nonce
+
+    def check_csrf(self, request: Request, token: str | None) -> None:
+        token = token or request.headers.get("x-csrf-token")
+        if not self.signer.csrf_ok(request.cookies.get(CSRF_COOKIE), token):
+            raise HTTPException(403, "the form's security token is missing or stale; reload the page and try again")
+
+    def allow(self, action: str, *keys: str) -> None:
+        for key in keys:
+            if not self.limits.allow(action, key):
+                raise HTTPException(429, f"too many {action} attempts; wait a few minutes",
+                                    headers={"Retry-After": str(self.limits.retry_after(action))})
+
+    def finish(self, request: Request, response: Response) -> Response:
+        """Set the CSRF cookie if this response introduced one."""
+        nonce = getattr(request.state, "new_csrf", None)
+        if nonce and not request.cookies.get(CSRF_COOKIE):
+            response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="lax", secure=self.secure_cookies,
+                                path="/")
+        return response
+
+    def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        user = self.current_user(request)
+        notice = request.cookies.get("pw_notice")
+        notice_text = self.signer.unsign_session(notice) if notice else None
+        html = self.templates.get_template(template).render(
+            request=request, user=user, csrf_token=self.signer.csrf_token(self.csrf_nonce(request)),
+            notice=notice_text, today=self.today(), path=request.url.path, **context)
+        response = HTMLResponse(html, status_code=status_code)
+        if notice:
+            response.delete_cookie("pw_notice", path="/")
+        return self.finish(request, response)
+
+    def notice(self, response: Response, text: str) -> Response:
+        """A one-line message shown on the next page (after a POST redirects)."""
+        response.set_cookie("pw_notice", self.signer.sign_session(text), max_age=60, httponly=True,
+                            samesite="lax", secure=self.secure_cookies, path="/")
+        return response
+
+
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def parse_day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise HTTPException(422, f"not a date (YYYY-MM-DD): {text[:20]!r}") from None

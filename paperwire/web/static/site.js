@@ -1,0 +1,27 @@
+// Votes without a page reload; the forms work without this script too.
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (!form.classList || !form.classList.contains("vote")) return;
+  event.preventDefault();
+  const button = form.querySelector("button");
+  button.disabled = true;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST", body: new FormData(form), credentials: "same-origin",
+      headers: { "Accept": "application/json" },
+    });
+    if (response.status === 401) { window.location = "/login?next=" + encodeURIComponent(location.pathname); return; }
+    if (!response.ok) { form.submit(); return; }
+    const data = await response.json();
+    document.querySelectorAll(`form.vote button[data-paper="${CSS.escape(data.id)}"]`).forEach((other) => {
+      const otherForm = other.closest("form");
+      otherForm.classList.toggle("voted", data.voted);
+      otherForm.querySelector("input[name=action]").value = data.voted ? "down" : "up";
+      other.setAttribute("aria-pressed", String(data.voted));
+      other.title = data.voted ? "Take your vote back" : "Upvote";
+      other.querySelector("[data-count]").textContent = String(data.upvotes);
+    });
+  } finally {
+    button.disabled = false;
+  }
+});
