@@ -1,0 +1,676 @@
+"""Field-weighted BM25 (BM25F) over papers, as sparse term->paper postings with precomputed weights.
+
+Layout. Every paper is a row. Rows 0..base_rows-1 form the base segment: CSC postings (for each term
+the sorted rows that contain it, a float32 BM25F weight and a uint8 mask of the fields it occurs in).
+Newer rows form the delta segment, rebuilt from its token arrays when it changed; it is merged into
+the base by compact(), automatically when it outgrows a fraction of the base. A replaced or removed
+paper's row is masked dead, never edited in place. Document frequencies are kept over live rows
+of both segments, so IDF (applied at query time) is the same as after a full build.
+
+Each row also keeps its token ids per field (title, abstract, authors). They are the source for
+rebuilding postings without re-tokenising, and phrase queries check contiguity against them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from paperwire.index.query import ParsedQuery, tokenize
+from paperwire.model import InvalidPaperId, Paper, canonical_id
+
+FORMAT_VERSION = 1
+TITLE, ABSTRACT, AUTHORS = 0, 1, 2
+NFIELDS = 3
+FIELD_OF = {"ti": TITLE, "abs": ABSTRACT, "au": AUTHORS}
+# Tokens kept per field: bounds the per-field term counts packed into 10-bit lanes below.
+FIELD_LIMITS = (100, 1000, 200)
+_LANE_BITS = 10
+# The delta is merged into the base once it holds this fraction of the base (and at least COMPACT_MIN rows).
+COMPACT_FRACTION = 0.25
+COMPACT_MIN = 2000
+_CHUNK_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class Bm25Params:
+    """BM25F: per-field weights and length normalisation, one saturation k1. Chosen on the tune split."""
+
+    k1: float = 1.2
+    b: tuple[float, float, float] = (0.5, 0.75, 0.5)
+    weights: tuple[float, float, float] = (3.0, 1.0, 0.5)
+    stem: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Bm25Params:
+        return cls(float(data["k1"]), tuple(data["b"]), tuple(data["weights"]), bool(data["stem"]))
+
+
+class _Segment:
+    """Rows with their tokens, categories and (once built) CSC postings. Arrays may be memory-mapped."""
+
+    def __init__(self, tokens: np.ndarray, offsets: np.ndarray, cats: np.ndarray, cat_offsets: np.ndarray) -> None:
+        self.tokens = tokens  # int32 term ids, rows concatenated, fields in order within a row
+        self.offsets = offsets  # int64, 3*rows+1: row r field f is tokens[offsets[3r+f]:offsets[3r+f+1]]
+        self.cats = cats  # int32 category ids, rows concatenated
+        self.cat_offsets = cat_offsets  # int64, rows+1
+        self.indptr = np.zeros(1, np.int64)
+        self.indices = np.zeros(0, np.int32)
+        self.weights = np.zeros(0, np.float32)
+        self.masks = np.zeros(0, np.uint8)
+        self.cat_indptr = np.zeros(1, np.int64)
+        self.cat_rows = np.zeros(0, np.int32)
+
+    @property
+    def rows(self) -> int:
+        return len(self.cat_offsets) - 1
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.indptr) - 1
+
+    def field_lengths(self) -> np.ndarray:
+        return np.diff(self.offsets).reshape(self.rows, NFIELDS)
+
+    def row_terms(self, row: int) -> np.ndarray:
+        return np.unique(self.tokens[self.offsets[NFIELDS * row]:self.offsets[NFIELDS * row + NFIELDS]])
+
+    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if term >= self.n_terms:
+            return _EMPTY_I, _EMPTY_F, _EMPTY_U
+        start, end = self.indptr[term], self.indptr[term + 1]
+        return self.indices[start:end], self.weights[start:end], self.masks[start:end]
+
+    def build(self, n_terms: int, n_cats: int, avg_len: np.ndarray, params: Bm25Params) -> None:
+        self.indptr, self.indices, self.weights, self.masks = _build_postings(self, n_terms, avg_len, params)
+        cat_row = np.repeat(np.arange(self.rows, dtype=np.int32), np.diff(self.cat_offsets))
+        order = np.argsort(self.cats, kind="stable")
+        self.cat_rows = cat_row[order].astype(np.int32)
+        self.cat_indptr = np.concatenate([[0], np.cumsum(np.bincount(self.cats, minlength=n_cats))]).astype(np.int64)
+
+
+_EMPTY_I = np.zeros(0, np.int32)
+_EMPTY_F = np.zeros(0, np.float32)
+_EMPTY_U = np.zeros(0, np.uint8)
+
+
+def _gather(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """values[starts[i]:starts[i]+lengths[i]] for all i, concatenated, without a Python loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return values[:0].copy()
+    first = np.cumsum(lengths) - lengths
+    idx = np.arange(total, dtype=np.int64) + np.repeat(starts.astype(np.int64) - first, lengths)
+    return values[idx]
+
+
+def _build_postings(seg: _Segment, n_terms: int, avg_len: np.ndarray,
+                    params: Bm25Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CSC postings of a segment. Per (term, row) the per-field counts are summed in packed 10-bit
+    lanes, then turned into BM25F weights: tf' = sum_f w_f tf_f / (1 - b_f + b_f len_f / avglen_f),
+    weight = tf' (k1 + 1) / (tf' + k1). IDF is applied at query time."""
+    rows = seg.rows
+    lengths = seg.field_lengths()
+    lane = (np.int32(1) << (_LANE_BITS * np.arange(NFIELDS))).astype(np.int32)
+    parts_terms, parts_rows, parts_packed = [], [], []
+    for lo in range(0, rows, _CHUNK_ROWS):
+        hi = min(rows, lo + _CHUNK_ROWS)
+        tok = np.asarray(seg.tokens[seg.offsets[NFIELDS * lo]:seg.offsets[NFIELDS * hi]])
+        lens = lengths[lo:hi].ravel()
+        fld = np.repeat(np.tile(np.arange(NFIELDS, dtype=np.int8), hi - lo), lens)
+        row = np.repeat(np.arange(lo, hi, dtype=np.int64), lengths[lo:hi].sum(axis=1))
+        # One sort groups equal (term, row) pairs; order within a term is by row, as CSC needs.
+        key = tok.astype(np.int64) * rows + row
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        packed = lane[fld[order]]
+        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else _EMPTY_I
+        parts_packed.append(np.add.reduceat(packed, starts) if len(key) else _EMPTY_I)
+        unique = key[starts]
+        parts_terms.append((unique // rows).astype(np.int32))
+        parts_rows.append((unique % rows).astype(np.int32))
+    terms = np.concatenate(parts_terms) if parts_terms else _EMPTY_I
+    counts = np.bincount(terms, minlength=n_terms)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    nnz = int(indptr[-1])
+    indices = np.empty(nnz, np.int32)
+    packed_all = np.empty(nnz, np.int32)
+    cursor = indptr[:-1].copy()
+    # Chunks come in row order and are term-sorted inside, so appending each term's run keeps rows sorted.
+    for t, r, p in zip(parts_terms, parts_rows, parts_packed, strict=True):
+        if not len(t):
+            continue
+        starts = np.flatnonzero(np.concatenate([[True], t[1:] != t[:-1]]))
+        run_terms = t[starts]
+        run_lens = np.diff(np.append(starts, len(t)))
+        pos = np.repeat(cursor[run_terms] - starts, run_lens) + np.arange(len(t))
+        indices[pos] = r
+        packed_all[pos] = p
+        cursor[run_terms] += run_lens
+    del parts_terms, parts_rows, parts_packed
+    norm = np.empty((rows, NFIELDS), np.float32)
+    for f in range(NFIELDS):
+        b = params.b[f]
+        norm[:, f] = params.weights[f] / (1.0 - b + b * lengths[:, f] / max(float(avg_len[f]), 1.0))
+    weights = np.empty(nnz, np.float32)
+    masks = np.empty(nnz, np.uint8)
+    step = 10_000_000
+    for lo in range(0, nnz, step):
+        p = packed_all[lo:lo + step]
+        r = indices[lo:lo + step]
+        tf = np.zeros(len(p), np.float32)
+        m = np.zeros(len(p), np.uint8)
+        for f in range(NFIELDS):
+            count = (p >> (_LANE_BITS * f)) & ((1 << _LANE_BITS) - 1)
+            tf += count * norm[r, f]
+            m |= (count > 0).astype(np.uint8) << f
+        weights[lo:lo + step] = tf * (params.k1 + 1.0) / (tf + params.k1)
+        masks[lo:lo + step] = m
+    return indptr, indices, weights, masks
+
+
+def _day_number(paper: Paper) -> int:
+    day = paper.published or paper.listed_on
+    if not day:
+        return 0
+    try:
+        return int(day[:4]) * 10000 + int(day[5:7]) * 100 + int(day[8:10])
+    except ValueError:
+        return 0
+
+
+def _day_value(day: str | None) -> int | None:
+    return int(day[:4]) * 10000 + int(day[5:7]) * 100 + int(day[8:10]) if day else None
+
+
+class LexicalIndex:
+    """BM25F over papers with phrase, field, category, id and date filters. Thread-safe."""
+
+    def __init__(self, params: Bm25Params | None = None) -> None:
+        self.params = params or Bm25Params()
+        self._lock = threading.RLock()
+        self._terms: list[str] = []
+        self._vocab: dict[str, int] = {}
+        self._cat_names: list[str] = []
+        self._cat_vocab: dict[str, int] = {}
+        self._ids: list[str] = []
+        self._row_of: dict[str, int] = {}
+        self._live = np.zeros(0, bool)
+        self._days = np.zeros(0, np.int32)
+        self._df = np.zeros(0, np.int64)
+        self._n_live = 0
+        self._base = _empty_segment()
+        self._avg_len = np.ones(NFIELDS, np.float32)
+        # Delta rows (base.rows onwards) as per-row arrays until the delta segment is (re)built.
+        self._delta_tokens: list[np.ndarray] = []
+        self._delta_lens: list[tuple[int, int, int]] = []
+        self._delta_cats: list[np.ndarray] = []
+        self._delta: _Segment | None = _empty_segment()
+
+    # ------------------------------------------------------------ size and membership
+
+    def __len__(self) -> int:
+        return self._n_live
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [pid for pid, alive in zip(self._ids, self._live, strict=True) if alive]
+
+    def contains(self, paper_id: str) -> bool:
+        row = self._row_of.get(paper_id)
+        return row is not None and bool(self._live[row])
+
+    __contains__ = contains
+
+    @property
+    def delta_rows(self) -> int:
+        return len(self._delta_lens)
+
+    # ------------------------------------------------------------ writing
+
+    def _term_ids(self, tokens: list[str]) -> np.ndarray:
+        vocab = self._vocab
+        out = [vocab.get(t, -1) for t in tokens]
+        if -1 in out:
+            for i, t in enumerate(tokens):
+                if out[i] == -1:
+                    tid = vocab.get(t)
+                    if tid is None:
+                        tid = vocab[t] = len(self._terms)
+                        self._terms.append(t)
+                    out[i] = tid
+        return np.asarray(out, dtype=np.int32)
+
+    def _analyse(self, paper: Paper) -> tuple[np.ndarray, tuple[int, int, int], np.ndarray]:
+        stem = self.params.stem
+        fields = (tokenize(paper.title, stem=stem)[:FIELD_LIMITS[TITLE]],
+                  tokenize(paper.abstract, stem=stem)[:FIELD_LIMITS[ABSTRACT]],
+                  tokenize(" ; ".join(paper.authors), stem=stem)[:FIELD_LIMITS[AUTHORS]])
+        tokens = self._term_ids([t for f in fields for t in f])
+        cats = []
+        for name in dict.fromkeys(paper.categories):
+            cid = self._cat_vocab.get(name)
+            if cid is None:
+                cid = self._cat_vocab[name] = len(self._cat_names)
+                self._cat_names.append(name)
+            cats.append(cid)
+        return tokens, (len(fields[0]), len(fields[1]), len(fields[2])), np.asarray(cats, dtype=np.int32)
+
+    def add(self, papers: Sequence[Paper]) -> None:
+        """Index papers; a paper whose id is already indexed is replaced (its old text no longer matches)."""
+        latest = {p.id: p for p in papers}  # the last copy of an id in one batch wins
+        if not latest:
+            return
+        with self._lock:
+            rows = []
+            for paper in latest.values():
+                self._kill(paper.id)
+                tokens, lens, cats = self._analyse(paper)
+                self._delta_tokens.append(tokens)
+                self._delta_lens.append(lens)
+                self._delta_cats.append(cats)
+                self._row_of[paper.id] = len(self._ids)
+                self._ids.append(paper.id)
+                rows.append((tokens, _day_number(paper)))
+            self._grow_df()
+            for tokens, _ in rows:
+                self._df[np.unique(tokens)] += 1
+            self._live = np.concatenate([self._live, np.ones(len(rows), bool)])
+            self._days = np.concatenate([self._days, np.fromiter((d for _, d in rows), np.int32, len(rows))])
+            self._n_live += len(rows)
+            self._delta = None
+            if self.delta_rows > max(COMPACT_MIN, COMPACT_FRACTION * self._base.rows):
+                self.compact()
+
+    def remove(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            for pid in ids:
+                self._kill(pid)
+
+    def _kill(self, paper_id: str) -> None:
+        row = self._row_of.pop(paper_id, None)
+        if row is None or not self._live[row]:
+            return
+        self._live[row] = False
+        self._n_live -= 1
+        if row < self._base.rows:
+            terms = self._base.row_terms(row)
+        else:
+            terms = np.unique(self._delta_tokens[row - self._base.rows])
+        self._df[terms] -= 1
+
+    def _grow_df(self) -> None:
+        if len(self._df) < len(self._terms):
+            self._df = np.concatenate([self._df, np.zeros(len(self._terms) - len(self._df), np.int64)])
+
+    def _delta_segment(self) -> _Segment:
+        """The delta's postings, rebuilt after writes (weights use the base's average lengths)."""
+        if self._delta is None:
+            lens = np.asarray(self._delta_lens, dtype=np.int64).reshape(-1, NFIELDS)
+            seg = _Segment(
+                np.concatenate(self._delta_tokens) if self._delta_tokens else _EMPTY_I,
+                np.concatenate([[0], np.cumsum(lens.ravel())]).astype(np.int64),
+                np.concatenate(self._delta_cats) if self._delta_cats else _EMPTY_I,
+                np.concatenate([[0], np.cumsum([len(c) for c in self._delta_cats])]).astype(np.int64),
+            )
+            avg = self._avg_len if self._base.rows else _average_lengths(seg)
+            seg.build(len(self._terms), len(self._cat_names), avg, self.params)
+            self._delta = seg
+        return self._delta
+
+    def compact(self) -> None:
+        """Merge the delta into the base and drop dead rows; results equal a build from scratch."""
+        with self._lock:
+            delta = self._delta_segment()
+            base = self._base
+            nb = base.rows
+            keep_base = np.flatnonzero(self._live[:nb])
+            keep_delta = np.flatnonzero(self._live[nb:])
+            lengths = np.concatenate([base.field_lengths()[keep_base], delta.field_lengths()[keep_delta]])
+            tokens = np.concatenate([_rows_tokens(base, keep_base), _rows_tokens(delta, keep_delta)])
+            cat_lens = np.concatenate([np.diff(base.cat_offsets)[keep_base], np.diff(delta.cat_offsets)[keep_delta]])
+            cats = np.concatenate([
+                _gather(base.cats, base.cat_offsets[keep_base], np.diff(base.cat_offsets)[keep_base]),
+                _gather(delta.cats, delta.cat_offsets[keep_delta], np.diff(delta.cat_offsets)[keep_delta]),
+            ]).astype(np.int32)
+            seg = _Segment(tokens.astype(np.int32), np.concatenate([[0], np.cumsum(lengths.ravel())]).astype(np.int64),
+                           cats, np.concatenate([[0], np.cumsum(cat_lens)]).astype(np.int64))
+            self._avg_len = _average_lengths(seg)
+            seg.build(len(self._terms), len(self._cat_names), self._avg_len, self.params)
+            keep = np.concatenate([keep_base, keep_delta + nb])
+            self._ids = [self._ids[r] for r in keep]
+            self._row_of = {pid: r for r, pid in enumerate(self._ids)}
+            self._days = np.ascontiguousarray(self._days[keep])
+            self._live = np.ones(len(keep), bool)
+            self._df = np.diff(seg.indptr).astype(np.int64)
+            self._n_live = len(keep)
+            self._base = seg
+            self._delta_tokens, self._delta_lens, self._delta_cats = [], [], []
+            self._delta = _empty_segment()
+
+    # ------------------------------------------------------------ reading
+
+    def _segments(self) -> list[tuple[int, _Segment]]:
+        return [(0, self._base), (self._base.rows, self._delta_segment())]
+
+    def _idf(self, term: int) -> float:
+        df = float(self._df[term]) if term < len(self._df) else 0.0
+        return float(np.log1p((self._n_live - df + 0.5) / (df + 0.5)))
+
+    def _term_mask(self, term: int, field_bits: int) -> np.ndarray:
+        """Rows whose fields in `field_bits` contain the term."""
+        out = np.zeros(len(self._ids), bool)
+        for start, seg in self._segments():
+            rows, _, masks = seg.postings(term)
+            if field_bits != 0b111:
+                rows = rows[(masks & field_bits) != 0]
+            out[rows.astype(np.int64) + start] = True
+        return out
+
+    def _phrase_mask(self, terms: list[int], fields: tuple[int, ...]) -> np.ndarray:
+        """Rows where the terms occur contiguously (stopwords aside) within one of `fields`."""
+        bits = sum(1 << f for f in fields)
+        mask = self._term_mask(terms[0], bits)
+        for term in terms[1:]:
+            mask &= self._term_mask(term, bits)
+        if len(terms) == 1:
+            return mask
+        candidates = np.flatnonzero(mask)
+        mask[:] = False
+        want = np.asarray(terms, dtype=np.int32)
+        for start, seg in self._segments():
+            local = candidates[(candidates >= start) & (candidates < start + seg.rows)] - start
+            for f in fields:
+                hit = _contiguous(seg, local, f, want)
+                mask[hit + start] = True
+        return mask
+
+    def _category_mask(self, prefixes: Iterable[str]) -> np.ndarray:
+        """cat:cs matches cs and cs.*, cat:cs.LG matches exactly (case-insensitive)."""
+        wanted = [p.strip().rstrip("*").rstrip(".").lower() for p in prefixes]
+        cids = [cid for cid, name in enumerate(self._cat_names)
+                if any(w and (name.lower() == w or name.lower().startswith(w + ".")) for w in wanted)]
+        out = np.zeros(len(self._ids), bool)
+        for start, seg in self._segments():
+            for cid in cids:
+                if cid + 1 < len(seg.cat_indptr):
+                    out[seg.cat_rows[seg.cat_indptr[cid]:seg.cat_indptr[cid + 1]].astype(np.int64) + start] = True
+        return out
+
+    def _id_mask(self, values: Iterable[str]) -> np.ndarray:
+        out = np.zeros(len(self._ids), bool)
+        for value in values:
+            try:
+                pid = canonical_id(value)
+            except InvalidPaperId:
+                pid = value.strip()
+            row = self._row_of.get(pid)
+            if row is not None:
+                out[row] = True
+        return out
+
+    def _tokens(self, text: str) -> list[int] | None:
+        """Term ids of `text`; None if a word is in no paper (so nothing can match it)."""
+        ids = [self._vocab.get(t) for t in tokenize(text, stem=self.params.stem)]
+        return None if any(i is None for i in ids) else ids  # type: ignore[return-value]
+
+    def search(self, query: ParsedQuery, limit: int = 10, *, categories: list[str] | None = None,
+               date_from: str | None = None, date_to: str | None = None) -> list[tuple[str, float]]:
+        """(id, score) best first. Free words rank (any may match); phrases, fields, exclusions, categories
+        and dates filter. A query with nothing to match on returns []."""
+        if limit <= 0:
+            return []
+        with self._lock:
+            first = self._arxiv_hit(query)
+            ranked = self._search(query, limit, categories, date_from, date_to)
+            if first is None:
+                return ranked
+            top = max((s for _, s in ranked), default=0.0)
+            return [(first, top + 1.0), *[r for r in ranked if r[0] != first]][:limit]
+
+    def _arxiv_hit(self, query: ParsedQuery) -> str | None:
+        if not query.arxiv_id:
+            return None
+        row = self._row_of.get(query.arxiv_id)
+        return query.arxiv_id if row is not None and self._live[row] else None
+
+    def _search(self, query: ParsedQuery, limit: int, categories: list[str] | None, date_from: str | None,
+                date_to: str | None) -> list[tuple[str, float]]:
+        n = len(self._ids)
+        if n == 0 or self._n_live == 0:
+            return []
+        required: np.ndarray | None = None
+        scoring: dict[int, float] = {}
+
+        def need(mask: np.ndarray) -> None:
+            nonlocal required
+            required = mask if required is None else required & mask
+
+        for t in tokenize(" ".join(query.terms), stem=self.params.stem):
+            tid = self._vocab.get(t)
+            if tid is not None:
+                scoring[tid] = scoring.get(tid, 0.0) + 1.0
+        constrained = False
+        for phrase in query.phrases:
+            ids = self._tokens(phrase)
+            if ids == []:
+                continue  # only stopwords: no constraint
+            constrained = True
+            if ids is None:
+                return []
+            need(self._phrase_mask(ids, (TITLE, ABSTRACT)))
+            for tid in ids:
+                scoring[tid] = scoring.get(tid, 0.0) + 1.0
+        for name, values in query.fields.items():
+            constrained = True
+            if name == "cat":
+                need(self._category_mask(values))
+            elif name == "id":
+                need(self._id_mask(values))
+            elif name in FIELD_OF:
+                for value in values:
+                    ids = self._tokens(value)
+                    if ids == []:
+                        continue
+                    if ids is None:
+                        return []
+                    need(self._phrase_mask(ids, (FIELD_OF[name],)))
+                    for tid in ids:
+                        scoring[tid] = scoring.get(tid, 0.0) + 1.0
+        if categories:
+            constrained = True
+            need(self._category_mask(categories))
+        lo = max(filter(None, (_day_value(query.date_from), _day_value(date_from))), default=None)
+        hi = min(filter(None, (_day_value(query.date_to), _day_value(date_to))), default=None)
+        if lo is not None or hi is not None:
+            constrained = True
+            days = self._days
+            need((days >= (lo or 0)) & (days <= (hi or 99999999)) & (days > 0))
+        excluded = np.zeros(n, bool)
+        for value in query.excluded:
+            ids = self._tokens(value)
+            if not ids:
+                continue  # stopwords, or a word no paper has
+            constrained = True
+            excluded |= self._term_mask(ids[0], 0b111) if len(ids) == 1 else self._phrase_mask(ids, (TITLE, ABSTRACT))
+
+        scores = np.zeros(n, np.float32)
+        for tid, weight in scoring.items():
+            idf = self._idf(tid) * weight
+            for start, seg in self._segments():
+                rows, w, _ = seg.postings(tid)
+                if len(rows):
+                    scores[rows.astype(np.int64) + start if start else rows] += w * np.float32(idf)
+        if required is not None:
+            candidates = required & self._live
+        elif scoring:
+            candidates = (scores > 0) & self._live
+        elif constrained:
+            candidates = self._live.copy()
+        else:
+            return []
+        candidates &= ~excluded
+        rows = np.flatnonzero(candidates)
+        return self._top(rows, scores[rows], limit)
+
+    def _top(self, rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
+        if len(rows) > limit:
+            part = np.argpartition(-scores, limit - 1)[:limit]
+            rows, scores = rows[part], scores[part]
+        order = np.lexsort((rows, -scores))  # best first, then older rows first
+        return [(self._ids[r], float(scores[i])) for i, r in zip(order, rows[order], strict=True)]
+
+    # ------------------------------------------------------------ persistence
+
+    def save(self, directory: Path) -> None:
+        """Write the index under `directory` atomically: new files under fresh names, then header.json
+        switches to them (os.replace); files of older saves are removed afterwards."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            delta = self._delta_segment()
+            base = self._base
+            tag = secrets.token_hex(6)
+            arrays = {
+                "live": self._live, "days": self._days, "df": self._df, "avg_len": self._avg_len,
+                "base_tokens": base.tokens, "base_offsets": base.offsets, "base_cats": base.cats,
+                "base_cat_offsets": base.cat_offsets, "base_indptr": base.indptr, "base_indices": base.indices,
+                "base_weights": base.weights, "base_masks": base.masks, "base_cat_indptr": base.cat_indptr,
+                "base_cat_rows": base.cat_rows,
+                "delta_tokens": delta.tokens, "delta_offsets": delta.offsets, "delta_cats": delta.cats,
+                "delta_cat_offsets": delta.cat_offsets,
+            }
+            files: dict[str, str] = {}
+            for name, array in arrays.items():
+                files[name] = f"{name}.{tag}.npy"
+                with open(directory / files[name], "wb") as fh:
+                    np.save(fh, np.asarray(array), allow_pickle=False)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            for name, lines in (("ids", self._ids), ("terms", self._terms), ("categories", self._cat_names)):
+                files[name] = f"{name}.{tag}.txt"
+                with open(directory / files[name], "w", encoding="utf-8") as fh:
+                    fh.write("\n".join(lines))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            header = {"format": FORMAT_VERSION, "kind": "paperwire-lexical", "params": asdict(self.params),
+                      "rows": len(self._ids), "base_rows": base.rows, "live": self._n_live, "files": files}
+            tmp = directory / f"header.{tag}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(header, fh, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, directory / "header.json")
+            _fsync_dir(directory)
+            current = set(files.values()) | {"header.json"}
+            for path in directory.iterdir():
+                if path.name not in current and path.suffix in (".npy", ".txt", ".tmp"):
+                    path.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, directory: Path, *, mmap: bool = True) -> LexicalIndex:
+        """Load a saved index; the large read-only arrays are memory-mapped. Raises ValueError if unusable."""
+        directory = Path(directory)
+        try:
+            header = json.loads((directory / "header.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"no lexical index in {directory}: {exc}") from None
+        if header.get("format") != FORMAT_VERSION or header.get("kind") != "paperwire-lexical":
+            raise ValueError(f"lexical index in {directory} has format {header.get('format')!r}, "
+                             f"expected {FORMAT_VERSION}; rebuild it")
+        files = header["files"]
+
+        def array(name: str, writable: bool = False) -> np.ndarray:
+            return np.load(directory / files[name], mmap_mode=None if writable or not mmap else "r",
+                           allow_pickle=False)
+
+        def lines(name: str) -> list[str]:
+            text = (directory / files[name]).read_text(encoding="utf-8")
+            return text.split("\n") if text else []
+
+        index = cls(Bm25Params.from_dict(header["params"]))
+        index._ids = lines("ids")
+        index._terms = lines("terms")
+        index._cat_names = lines("categories")
+        index._vocab = {t: i for i, t in enumerate(index._terms)}
+        index._cat_vocab = {c: i for i, c in enumerate(index._cat_names)}
+        index._live = array("live", writable=True)
+        index._days = array("days", writable=True)
+        index._df = array("df", writable=True)
+        index._avg_len = array("avg_len", writable=True)
+        index._row_of = {pid: r for r, (pid, alive) in enumerate(zip(index._ids, index._live, strict=True)) if alive}
+        index._n_live = int(index._live.sum())
+        base = _Segment(array("base_tokens"), array("base_offsets"), array("base_cats"), array("base_cat_offsets"))
+        base.indptr, base.indices = array("base_indptr"), array("base_indices")
+        base.weights, base.masks = array("base_weights"), array("base_masks")
+        base.cat_indptr, base.cat_rows = array("base_cat_indptr"), array("base_cat_rows")
+        index._base = base
+        tokens, offsets = array("delta_tokens", True), array("delta_offsets", True)
+        cats, cat_offsets = array("delta_cats", True), array("delta_cat_offsets", True)
+        for r in range(len(cat_offsets) - 1):
+            index._delta_tokens.append(tokens[offsets[NFIELDS * r]:offsets[NFIELDS * r + NFIELDS]])
+            lens = np.diff(offsets[NFIELDS * r:NFIELDS * r + NFIELDS + 1])
+            index._delta_lens.append((int(lens[0]), int(lens[1]), int(lens[2])))
+            index._delta_cats.append(cats[cat_offsets[r]:cat_offsets[r + 1]])
+        index._delta = None
+        if len(index._ids) != header["rows"] or base.rows + index.delta_rows != len(index._ids):
+            raise ValueError(f"lexical index in {directory} is inconsistent; rebuild it")
+        return index
+
+
+def _empty_segment() -> _Segment:
+    seg = _Segment(_EMPTY_I, np.zeros(1, np.int64), _EMPTY_I, np.zeros(1, np.int64))
+    return seg
+
+
+def _average_lengths(seg: _Segment) -> np.ndarray:
+    if seg.rows == 0:
+        return np.ones(NFIELDS, np.float32)
+    return np.maximum(seg.field_lengths().mean(axis=0), 1.0).astype(np.float32)
+
+
+def _rows_tokens(seg: _Segment, rows: np.ndarray) -> np.ndarray:
+    if len(rows) == seg.rows:
+        return np.asarray(seg.tokens)
+    starts = seg.offsets[NFIELDS * rows]
+    return _gather(np.asarray(seg.tokens), starts, seg.offsets[NFIELDS * rows + NFIELDS] - starts)
+
+
+def _contiguous(seg: _Segment, rows: np.ndarray, field: int, want: np.ndarray) -> np.ndarray:
+    """The rows (local) whose `field` contains the term sequence `want`."""
+    starts = seg.offsets[NFIELDS * rows + field]
+    lengths = seg.offsets[NFIELDS * rows + field + 1] - starts
+    keep = lengths >= len(want)
+    rows, starts, lengths = rows[keep], starts[keep], lengths[keep]
+    seq = _gather(np.asarray(seg.tokens), starts, lengths)
+    span = len(seq) - len(want) + 1
+    if span <= 0:
+        return _EMPTY_I
+    ok = seq[:span] == want[0]
+    for k in range(1, len(want)):
+        ok &= seq[k:k + span] == want[k]
+    pos = np.flatnonzero(ok)
+    if not len(pos):
+        return _EMPTY_I
+    first = np.cumsum(lengths) - lengths
+    which = np.searchsorted(first, pos, side="right") - 1
+    inside = pos + len(want) <= first[which] + lengths[which]
+    return np.unique(rows[which[inside]])
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
