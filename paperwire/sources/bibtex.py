@@ -12,6 +12,7 @@ A personal library is small, so the file is parsed whole (up to MAX_BIBTEX_BYTES
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import bibtexparser
 from bibtexparser import middlewares
 from bibtexparser.exceptions import BlockAbortedException
 from bibtexparser.model import DuplicateBlockKeyBlock, Entry, ParsingFailedBlock
+from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
 from paperwire.model import clean_text, parse_arxiv_id
 from paperwire.sources.base import LibraryEntry, ParseItem, Rejected, paper_or_rejection
@@ -88,6 +90,19 @@ class _Record:
         return iso_day(year, month if month and 1 <= month <= 12 else None)
 
 
+@functools.cache
+def _decoder() -> LatexNodes2Text:
+    """bibtexparser's default decoder, plus the TeX logos it would otherwise drop ({\\TeX}book → TeXbook)."""
+    context = get_default_latex_context_db()
+    context.add_context_category("paperwire-bibtex", prepend=True, macros=[
+        MacroTextSpec("url", simplify_repl="%s"),
+        MacroTextSpec("TeX", simplify_repl="TeX"),
+        MacroTextSpec("LaTeX", simplify_repl="LaTeX"),
+        MacroTextSpec("BibTeX", simplify_repl="BibTeX"),
+    ])
+    return LatexNodes2Text(latex_context=context, keep_braced_groups=False, math_mode="verbatim")
+
+
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -107,7 +122,7 @@ def _records(stream: BinaryIO, name: str) -> Iterator[_Record | Rejected]:
         library = bibtexparser.parse_string(text, append_middleware=[middlewares.NormalizeFieldKeys()])
         raw = {block.key: {f.key: f.value for f in block.fields if isinstance(f.value, str)}
                for block in library.entries}
-        for middleware in (middlewares.LatexDecodingMiddleware(), middlewares.SeparateCoAuthors(),
+        for middleware in (middlewares.LatexDecodingMiddleware(decoder=_decoder()), middlewares.SeparateCoAuthors(),
                            middlewares.SplitNameParts(), middlewares.MergeNameParts(style="first")):
             library = middleware.transform(library)
     except Exception as exc:  # noqa: BLE001 — the library is the boundary; report, don't crash

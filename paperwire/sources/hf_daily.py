@@ -68,7 +68,10 @@ def record_to_item(record: Any, name: str, location: str) -> ParseItem:
     arxiv_id = _text(paper.get("id")) or _text(record.get("id"))
     if not arxiv_id.strip():
         return Rejected(name, location, "record has no paper id")
-    submitter = _dict(record.get("submittedBy") or paper.get("submittedOnDailyBy") or record.get("submittedOnDailyBy"))
+    submitters = (_dict(record.get("submittedBy")), _dict(paper.get("submittedOnDailyBy")),
+                  _dict(record.get("submittedOnDailyBy")))
+    # the Hub calls the handle `name` on the entry and `user` on the paper
+    handles = [_text(s.get("name")) or _text(s.get("user")) for s in submitters]
     links = [_text(source.get(key)) for source in (paper, record) for key in ("githubRepo", "projectPage")]
     if nested:
         # PaperInfo: the entry's own publishedAt is when it was listed; the paper's is the arXiv date
@@ -88,7 +91,7 @@ def record_to_item(record: Any, name: str, location: str) -> ParseItem:
         published=_day(published),
         listed_on=_day(listed),
         upvotes=_count(paper.get("upvotes")) or _count(record.get("upvotes")),
-        submitted_by=_text(submitter.get("name")) or _text(submitter.get("user")) or None,
+        submitted_by=next((h for h in handles if h.strip()), None),
         num_comments=_count(record.get("numComments")),
         extra_links=[link for link in links if link.startswith(("http://", "https://"))],
     )
