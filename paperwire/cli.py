@@ -510,5 +510,333 @@ def harvest_arxiv_query(ctx: click.Context, query: str | None, ids: tuple[str, .
         store.close()
 
 
+# ---------------------------------------------------------------- users, libraries, recommendations, mail
+
+def _user_or_fail(store: Any, name: str) -> Any:
+    from paperwire.store.library import Library, UnknownUser
+
+    try:
+        return Library(store).user(name)
+    except UnknownUser as exc:
+        fail(f"{exc} (create one with `paperwire user add`)")
+
+
+def _paper_ids_or_fail(store: Any, ids: tuple[str, ...]) -> list[str]:
+    out = []
+    for raw in ids:
+        try:
+            out.append(store.get_paper(canonical_id(raw)).id)
+        except (InvalidPaperId, PaperNotFound) as exc:
+            fail(str(exc))
+    return out
+
+
+@main.group("user")
+def user_group() -> None:
+    """Local accounts."""
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--email", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_context
+def user_add(ctx: click.Context, username: str, email: str | None, password_stdin: bool) -> None:
+    """Create a user (the same account the web sign-up makes)."""
+    from paperwire.digest.compose import InvalidEmail, validate_email
+    from paperwire.store.accounts import Accounts, UsernameTaken
+    from paperwire.web.security import hash_password
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        fail("the password needs at least 8 characters")
+    try:
+        email = validate_email(email) if email else None
+    except InvalidEmail as exc:
+        fail(str(exc))
+    store = open_store(home_of(ctx))
+    try:
+        user_id = Accounts(store).create_user(username, hash_password(password), email)
+    except UsernameTaken as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    click.echo(f"user {username} created (id {user_id})")
+
+
+@main.group("library")
+def library_group() -> None:
+    """A user's saved papers, tags, read / not-relevant marks and keyword alerts."""
+
+
+@library_group.command("import")
+@click.argument("user")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tag", default=None, help="Save the matched papers under this tag.")
+@click.option("--format", "fmt", default="auto", type=click.Choice(["auto", "bibtex", "csl-json", "ids"]))
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def library_import(ctx: click.Context, user: str, path: Path, tag: str | None, fmt: str, json_output: bool) -> None:
+    """Save papers from a BibTeX or CSL-JSON file or a list of arXiv ids; unmatched entries are listed."""
+    from paperwire.library_import import import_library
+
+    store = open_store(home_of(ctx))
+    try:
+        report = import_library(store, _user_or_fail(store, user).id, path, tag=tag, fmt=fmt)
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: {exc}")
+    finally:
+        store.close()
+    if json_output:
+        emit_json(report.to_dict())
+        return
+    click.echo(f"{report.matched} of {report.entries} matched ({report.added} new), {len(report.unmatched)} unmatched")
+    for entry in report.unmatched:
+        click.echo(f"  unmatched: {entry['key']}: {entry['title'] or entry['arxiv_id'] or entry['doi']}")
+    for error in report.rejected:
+        click.echo(f"paperwire: rejected: {error}", err=True)
+
+
+@library_group.command("save")
+@click.argument("user")
+@click.argument("paper_ids", nargs=-1, required=True)
+@click.option("--tag", default=None)
+@click.option("--remove", is_flag=True, help="Remove from the tag (or the whole library without --tag).")
+@click.pass_context
+def library_save(ctx: click.Context, user: str, paper_ids: tuple[str, ...], tag: str | None, remove: bool) -> None:
+    """Save papers (under a tag)."""
+    from paperwire.store.library import Library
+
+    store = open_store(home_of(ctx))
+    try:
+        library, ids = Library(store), _paper_ids_or_fail(store, paper_ids)
+        uid = _user_or_fail(store, user).id
+        for pid in ids if remove else ():
+            library.unsave(uid, pid, tag)
+        added = 0 if remove else library.save(uid, ids, tag)
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    click.echo(f"{len(ids)} removed" if remove else f"{added} saved")
+
+
+@library_group.command("mark")
+@click.argument("user")
+@click.argument("paper_ids", nargs=-1, required=True)
+@click.option("--as", "mark", required=True, type=click.Choice(["read", "not-relevant"]))
+@click.option("--undo", is_flag=True)
+@click.pass_context
+def library_mark(ctx: click.Context, user: str, paper_ids: tuple[str, ...], mark: str, undo: bool) -> None:
+    """Mark papers read or not relevant (never recommended again; not relevant also teaches the classifier)."""
+    from paperwire.store.library import Library
+
+    store = open_store(home_of(ctx))
+    try:
+        uid, ids = _user_or_fail(store, user).id, _paper_ids_or_fail(store, paper_ids)
+        for pid in ids:
+            Library(store).mark(uid, pid, mark.replace("-", "_"), on=not undo)
+    finally:
+        store.close()
+    click.echo(f"{len(ids)} {'unmarked' if undo else 'marked ' + mark}")
+
+
+@library_group.command("alert")
+@click.argument("user")
+@click.argument("query")
+@click.option("--remove", is_flag=True)
+@click.pass_context
+def library_alert(ctx: click.Context, user: str, query: str, remove: bool) -> None:
+    """Save a search as a keyword alert (its new matches go into the user's digest)."""
+    from paperwire.store.library import Library
+
+    store = open_store(home_of(ctx))
+    try:
+        uid = _user_or_fail(store, user).id
+        (Library(store).remove_search if remove else Library(store).add_search)(uid, query)
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+
+
+@library_group.command("list")
+@click.argument("user")
+@click.option("--tag", default=None)
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def library_list(ctx: click.Context, user: str, tag: str | None, json_output: bool) -> None:
+    """A user's saved papers, tags, marks and alerts."""
+    from paperwire.store.library import NOT_RELEVANT, READ, Library
+
+    store = open_store(home_of(ctx))
+    try:
+        library, uid = Library(store), _user_or_fail(store, user).id
+        saved = library.saved(uid, tag)
+        papers = store.get_papers(saved)
+        data = {"tags": library.tags(uid), "searches": library.searches(uid), "read": library.marked(uid, READ),
+                "not_relevant": library.marked(uid, NOT_RELEVANT),
+                "saved": [{"id": pid, "title": papers[pid].title if pid in papers else None,
+                           "tags": library.tags_of(uid, [pid]).get(pid, [])} for pid in saved]}
+    finally:
+        store.close()
+    if json_output:
+        emit_json(data)
+        return
+    for item in data["saved"]:
+        click.echo(f"{item['id']}  {item['title']}  [{', '.join(t for t in item['tags'] if t)}]")
+
+
+@main.command()
+@click.option("--user", "user_name", required=True)
+@click.option("--tag", default=None, help="Learn from one tag instead of the whole library.")
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def recommend(ctx: click.Context, user_name: str, tag: str | None, limit: int, json_output: bool) -> None:
+    """Papers for a user: a classifier over embeddings of their saved papers, or trending."""
+    from paperwire.rank.recommend import Recommender
+
+    store = open_store(home_of(ctx))
+    try:
+        user = _user_or_fail(store, user_name)
+        index = open_search_index(ctx, store, json_output=json_output)
+        recs = Recommender(store, index).for_user(user.id, tag=tag, limit=limit)
+    finally:
+        store.close()
+    if json_output:
+        emit_json([r.to_dict() for r in recs])
+        return
+    for rank, rec in enumerate(recs, 1):
+        click.echo(f"{rank:>3}. {rec.paper.title}\n     {rec.paper.id} · {rec.why_text()}")
+
+
+def _mail_settings_or_fail(home: Path) -> Any:
+    from paperwire.digest.settings import MailConfigError, load_mail_settings
+
+    try:
+        return load_mail_settings(home)
+    except MailConfigError as exc:
+        fail(str(exc))
+
+
+@main.command()
+@click.argument("email")
+@click.option("--period", type=click.Choice(["daily", "weekly"]), default="daily", show_default=True)
+@click.option("--user", "user_name", default=None, help="Link to a user: recommendations and keyword alerts.")
+@click.option("--tag", default=None, help="Recommend from this tag of the user's library only.")
+@click.option("--search", "searches", multiple=True, help="A keyword alert (repeatable).")
+@click.option("--no-trending", is_flag=True, help="Leave out the trending section.")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def subscribe(ctx: click.Context, email: str, period: str, user_name: str | None, tag: str | None,
+              searches: tuple[str, ...], no_trending: bool, json_output: bool) -> None:
+    """Subscribe an address to the digest; it gets a confirmation mail (double opt-in)."""
+    from paperwire.digest.compose import InvalidEmail
+    from paperwire.digest.deliver import deliver
+    from paperwire.digest.subscriptions import subscribe as subscribe_address
+    from paperwire.digest.tokens import mail_secret
+
+    home = home_of(ctx)
+    settings = _mail_settings_or_fail(home)
+    store = open_store(home)
+    try:
+        user_id = _user_or_fail(store, user_name).id if user_name else None
+        content = {"trending": not no_trending, "recommendations": user_id is not None, "tag": tag,
+                   "alerts": user_id is not None, "searches": list(searches)}
+        try:
+            result = subscribe_address(store, settings, mail_secret(home), email, period=period, user_id=user_id,
+                                       content=content)
+        except (InvalidEmail, ValueError) as exc:
+            fail(str(exc))
+        report = deliver(home, store, settings, kinds=("confirm",))
+    finally:
+        store.close()
+    data = {**result.subscription.to_dict(), "confirmation_sent": result.confirmation_queued and not report.failed}
+    if json_output:
+        emit_json(data)
+    elif result.subscription.status == "active":
+        click.echo(f"{result.subscription.email} is already subscribed ({result.subscription.period})")
+    elif result.confirmation_queued:
+        click.echo(f"confirmation mail sent to {result.subscription.email}")
+    else:
+        click.echo(f"a confirmation mail went to {result.subscription.email} a few minutes ago")
+    if report.failed:
+        fail(f"confirmation mail queued but not delivered: {report.errors[0]}")
+
+
+@main.group("subscribers")
+def subscribers_group() -> None:
+    """Digest subscribers."""
+
+
+@subscribers_group.command("list")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def subscribers_list(ctx: click.Context, json_output: bool) -> None:
+    """Every subscription and its status (pending, active, unsubscribed)."""
+    from paperwire.store.mail import MailStore
+
+    store = open_store(home_of(ctx))
+    try:
+        subs = MailStore(store).subscriptions()
+    finally:
+        store.close()
+    if json_output:
+        emit_json([s.to_dict() for s in subs])
+        return
+    for sub in subs:
+        click.echo(f"{sub.email}  {sub.period}  {sub.status}")
+
+
+@main.group("digest")
+def digest_group() -> None:
+    """Digest mails."""
+
+
+@digest_group.command("send")
+@click.option("--period", type=click.Choice(["daily", "weekly"]), required=True)
+@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The digest day (default today).")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def digest_send(ctx: click.Context, period: str, day: Any, json_output: bool) -> None:
+    """Queue one digest per active subscriber (once per period day) and deliver the outbox."""
+    from paperwire.digest.run import send_digests
+
+    home = home_of(ctx)
+    settings = _mail_settings_or_fail(home)
+    store = open_store(home)
+    try:
+        with count_progress(show_progress(json_output), "digests") as (advance, on_total):
+            report = send_digests(home, store, settings, period, day=day.date() if day else None,
+                                  advance=advance, on_total=on_total)
+    finally:
+        store.close()
+    data = report.to_dict()
+    if json_output:
+        emit_json(data)
+    else:
+        click.echo(f"{data['queued']} queued, {data['sent']} sent, {data['failed']} failed "
+                   f"({data['nothing_new']} subscribers had nothing new)")
+    if report.delivery.failed:
+        fail(report.delivery.summary())
+
+
+@contextmanager
+def count_progress(enabled: bool, label: str) -> Iterator[tuple[Any, Any]]:
+    """(advance, set_total) callbacks of a rich progress bar, or no-ops."""
+    if not enabled:
+        yield None, None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield (lambda n: progress.advance(task, n)), (lambda total: progress.update(task, total=total))
+
+
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from paperwire.web import api, feeds, pages
+from paperwire.web import api, feeds, mail_routes, pages
 from paperwire.web.site import Site, json_error
 
 log = logging.getLogger("paperwire.web")
@@ -95,6 +95,7 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
     app.include_router(api.build_router(site))
     app.include_router(feeds.build_router(site))
     app.include_router(pages.build_router(site))
+    app.include_router(mail_routes.build_router(site))
     return app
 
 

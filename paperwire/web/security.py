@@ -123,6 +123,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "signup": (5, 3600.0),
     "vote": (60, 60.0),
     "submit": (10, 3600.0),
+    "subscribe": (5, 3600.0),  # per address and per client: each one sends a mail
 }
 
 

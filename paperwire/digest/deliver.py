@@ -1,0 +1,237 @@
+"""Deliver the outbox over SMTP, exactly once as far as SMTP allows.
+
+Each mail goes through MAIL FROM, RCPT TO and DATA. Only when the server has answered DATA with
+354 ("send the body") is the row committed as `sending`; then the body and its final dot are
+written and, on the server's 250, the row is committed as `sent`.
+
+The crash window: a process killed after the body reached the server but before `sent` was
+committed cannot know whether the server took the mail. SMTP gives no way to ask. We count such a
+`sending` row as delivered (never send it again) because:
+  * a kill before `sending` (connecting, MAIL, RCPT, waiting for 354) leaves the row `queued`:
+    the server cannot have the message, so the next run sends it;
+  * between committing `sending` and the server reading the final dot there is only a local
+    write of already-built bytes (microseconds), while after the dot the server owns the mail.
+    Re-sending would duplicate in the common case to save the rare one.
+The same rule applies when the connection drops while we wait for the reply to the body.
+Such mails are reported as "uncertain". The Message-ID is fixed when the mail is queued, so a
+receiving system that de-duplicates by Message-ID sees the same id in any case.
+
+Temporary failures (no connection, 4xx) retry with exponential backoff within the run and stay
+queued for the next run; permanent ones (5xx) and mails past max_attempts are marked failed.
+One process delivers at a time (an flock on HOME/outbox.lock) so overlapping cron runs cannot
+send the same row twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import smtplib
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paperwire.digest.settings import MailSettings
+from paperwire.store.mail import QUEUED, MailStore, OutboxItem
+
+LOCK_NAME = "outbox.lock"
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class TemporaryFailure(Exception):
+    """Try again later (no connection, 4xx)."""
+
+
+class Unreachable(TemporaryFailure):
+    """No SMTP session could be opened."""
+
+
+class PermanentFailure(Exception):
+    """The server refused this mail for good (5xx)."""
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0  # not delivered in this run (still queued for retry, or failed for good)
+    failed_for_good: int = 0
+    uncertain: int = 0  # handed over, reply lost: counted as sent, never re-sent
+    recovered: int = 0  # left `sending` by a killed run: counted as sent
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        first = self.errors[0] if self.errors else "unknown error"
+        return f"{self.failed} mail{'s' if self.failed != 1 else ''} not delivered: {first}"
+
+
+@contextmanager
+def delivery_lock(home: Path) -> Iterator[None]:
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / LOCK_NAME, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def connect(settings: MailSettings) -> smtplib.SMTP:
+    """An SMTP session ready for MAIL FROM; raises TemporaryFailure or PermanentFailure."""
+    try:
+        if settings.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
+                                                  context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        smtp.ehlo()
+        if settings.security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if settings.user:
+            smtp.login(settings.user, settings.password or "")
+        return smtp
+    except smtplib.SMTPAuthenticationError as exc:
+        raise Unreachable(f"SMTP login to {settings.describe()} refused ({exc.smtp_code})") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise Unreachable(f"cannot reach SMTP server {settings.describe()} ({reason})") from None
+
+
+def _check(code: int, reply: bytes, what: str, ok: tuple[int, ...]) -> None:
+    if code in ok:
+        return
+    text = f"{what}: {code} {reply.decode('utf-8', 'replace')[:200]}"
+    if 500 <= code < 600:
+        raise PermanentFailure(text)
+    raise TemporaryFailure(text)
+
+
+def _data_bytes(message: bytes) -> bytes:
+    """The DATA payload: CRLF line ends, leading dots doubled, the terminating dot line."""
+    body = message.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    body = _LEADING_DOT.sub(b"..", body)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def send_one(smtp: smtplib.SMTP, settings: MailSettings, mail: MailStore, item: OutboxItem) -> str:
+    """One mail over an open session: 'sent', 'uncertain' or 'skipped'; raises on failure."""
+    row = mail.conn.execute("SELECT status FROM outbox WHERE id = ?", (item.id,)).fetchone()
+    if row is None or row[0] != QUEUED:
+        return "skipped"  # unsubscribed or handled since it was listed
+    try:
+        _check(*smtp.mail(settings.from_address), "MAIL FROM", (250,))
+        _check(*smtp.rcpt(item.recipient), f"RCPT TO {item.recipient}", (250, 251))
+        _check(*smtp.docmd("DATA"), "DATA", (354,))
+    except (OSError, smtplib.SMTPException) as exc:
+        raise TemporaryFailure(f"SMTP session to {settings.describe()} lost ({exc})") from None
+    if not mail.mark_sending(item.id):
+        smtp.close()  # the server drops a transaction whose body never ends
+        return "skipped"
+    try:
+        smtp.send(_data_bytes(item.message))
+        code, reply = smtp.getreply()
+    except (OSError, smtplib.SMTPException):
+        mail.mark_sent(item.id)  # handed over, reply lost: see the module docstring
+        return "uncertain"
+    if code == 250:
+        mail.mark_sent(item.id)
+        return "sent"
+    text = f"message body: {code} {reply.decode('utf-8', 'replace')[:200]}"
+    if 500 <= code < 600:
+        raise PermanentFailure(text)
+    raise TemporaryFailure(text)
+
+
+def deliver(home: Path, store: object, settings: MailSettings, *, kinds: tuple[str, ...] | None = None,
+            sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
+    """Send every due mail in the outbox (all kinds, or only `kinds`)."""
+    mail = MailStore(store)  # type: ignore[arg-type]
+    report = DeliveryReport()
+    with delivery_lock(home):
+        report.recovered = mail.recover_interrupted()
+        items = mail.due(kinds=kinds)
+        smtp: smtplib.SMTP | None = None
+        try:
+            for position, item in enumerate(items):
+                smtp, unreachable = _deliver_with_retries(item, settings, mail, report, sleep, smtp)
+                if unreachable:
+                    # The rest would fail the same way: leave them queued for the next run.
+                    rest = items[position + 1:]
+                    report.failed += len(rest)
+                    break
+        finally:
+            if smtp is not None:
+                try:
+                    smtp.quit()
+                except (OSError, smtplib.SMTPException):
+                    smtp.close()
+    return report
+
+
+def _deliver_with_retries(item: OutboxItem, settings: MailSettings, mail: MailStore, report: DeliveryReport,
+                          sleep: Callable[[float], None],
+                          smtp: smtplib.SMTP | None) -> tuple[smtplib.SMTP | None, bool]:
+    """Deliver one mail: (session to reuse, whether the server was unreachable)."""
+    for attempt in range(settings.retries + 1):
+        try:
+            if smtp is None:
+                smtp = connect(settings)
+            outcome = send_one(smtp, settings, mail, item)
+            if outcome in ("sent", "uncertain"):
+                report.sent += 1
+            if outcome == "uncertain":
+                report.uncertain += 1
+            if outcome != "sent":
+                smtp = _drop(smtp)
+            return smtp, False
+        except PermanentFailure as exc:
+            mail.mark_failed(item.id, str(exc))
+            report.failed += 1
+            report.failed_for_good += 1
+            report.errors.append(str(exc))
+            return _reset(smtp), False
+        except TemporaryFailure as exc:
+            smtp = _drop(smtp)
+            status = mail.conn.execute("SELECT status FROM outbox WHERE id = ?", (item.id,)).fetchone()[0]
+            # Each try counts once: mark_sending already counted a try that reached the body.
+            mail.mark_retry(item.id, str(exc), time.time() + settings.backoff * 2 ** (attempt + 1),
+                            counted=status != QUEUED)
+            if attempt < settings.retries:
+                report.retries += 1
+                sleep(settings.backoff * 2 ** attempt)
+                continue
+            report.failed += 1
+            report.errors.append(str(exc))
+            attempts = mail.attempts(item.id)
+            if attempts >= settings.max_attempts:
+                mail.mark_failed(item.id, f"{exc} (gave up after {attempts} attempts)")
+                report.failed_for_good += 1
+            return None, isinstance(exc, Unreachable)
+    return smtp, False
+
+
+def _drop(smtp: smtplib.SMTP | None) -> None:
+    """Close a session that may be mid-transaction (the server discards an unfinished one)."""
+    if smtp is not None:
+        try:
+            smtp.close()
+        except OSError:
+            pass
+    return None
+
+
+def _reset(smtp: smtplib.SMTP | None) -> smtplib.SMTP | None:
+    """After a refused mail, RSET so the session can carry the next one."""
+    if smtp is None:
+        return None
+    try:
+        smtp.rset()
+        return smtp
+    except (OSError, smtplib.SMTPException):
+        return _drop(smtp)

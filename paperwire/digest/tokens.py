@@ -1,0 +1,51 @@
+"""Signed links in mails: confirm (expires) and unsubscribe (never expires: old mails must keep working).
+
+A token carries the subscription id and a hash of its address, signed with the home's secret key
+(HMAC via itsdangerous), so a token for one address cannot touch another."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from paperwire.config import load_config
+from paperwire.web.security import load_secret
+
+CONFIRM, UNSUBSCRIBE = "confirm", "unsubscribe"
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+
+
+def mail_secret(home: Path) -> str:
+    return load_secret(home, str(load_config(home).get("PAPERWIRE_SECRET_KEY") or "") or None)
+
+
+def _fingerprint(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=f"paperwire.mail.{purpose}")
+
+
+def make_token(secret: str, purpose: str, subscription_id: int, email: str) -> str:
+    return _serializer(secret, purpose).dumps([subscription_id, _fingerprint(email)])
+
+
+def read_token(secret: str, purpose: str, token: str) -> tuple[int, str] | None:
+    """(subscription id, address fingerprint), or None for a forged, mangled or expired token."""
+    if not token or len(token) > 500:
+        return None
+    try:
+        payload = _serializer(secret, purpose).loads(token, max_age=CONFIRM_MAX_AGE if purpose == CONFIRM else None)
+    except (BadSignature, SignatureExpired):
+        return None
+    if (not isinstance(payload, list) or len(payload) != 2 or not isinstance(payload[0], int)
+            or not isinstance(payload[1], str)):
+        return None
+    return payload[0], payload[1]
+
+
+def token_matches(payload: tuple[int, str] | None, subscription_id: int, email: str) -> bool:
+    return payload is not None and payload[0] == subscription_id and payload[1] == _fingerprint(email)
