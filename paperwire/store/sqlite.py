@@ -144,6 +144,10 @@ class SQLiteStore:
                                       (old.id, merged.id))
                     self.conn.execute("UPDATE paper_aliases SET paper_id = ? WHERE paper_id = ?",
                                       (merged.id, old.id))
+                elif pid != merged.id:
+                    # a title-only capture joined a paper stored under its arXiv id: its id must resolve
+                    self.conn.execute("INSERT OR IGNORE INTO paper_aliases(alias, paper_id) VALUES (?, ?)",
+                                      (pid, merged.id))
                 if merged == old:
                     result.status.setdefault(merged.id, UNCHANGED)
                     continue

@@ -1,0 +1,170 @@
+"""The SQLite store: idempotent upserts, versions, re-keying, one transaction per batch, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from paperwire.model import Paper, make_paper, title_id
+from paperwire.store import ADDED, UNCHANGED, UPDATED, PaperNotFound, open_store
+from paperwire.store.migrations import MIGRATIONS
+
+
+def arxiv_paper(number: int, version: int = 1, **changes: object) -> Paper:
+    fields: dict = {
+        "title": f"Paper number {number}", "abstract": f"Abstract of paper {number}, version {version}.",
+        "arxiv_id": f"2401.{number:05d}v{version}", "source": "test", "authors": ["A. Author"],
+        "categories": ["cs.LG"], "published": "2024-01-02", "updated": f"2024-0{version}-05",
+        "listed_on": "2024-01-03",
+    }
+    fields.update(changes)
+    return make_paper(**fields)
+
+
+def test_same_batch_twice_is_unchanged(home: Path) -> None:
+    store = open_store(home)
+    batch = [arxiv_paper(i) for i in range(1, 6)]
+    first = store.upsert_papers(batch)
+    assert first.count(ADDED) == 5
+    rev = store.max_rev()
+    second = store.upsert_papers(batch)
+    assert second.count(UNCHANGED) == 5 and second.count(ADDED) == second.count(UPDATED) == 0
+    assert store.max_rev() == rev, "an unchanged paper must not bump rev (indexes would redo work)"
+    store.close()
+    reopened = open_store(home)  # values read back from disk compare equal too
+    assert reopened.upsert_papers(batch).count(UNCHANGED) == 5
+    assert reopened.get_paper("2401.00003") == batch[2]
+    assert reopened.count_papers() == 5
+
+
+def test_duplicates_inside_one_batch_are_one_paper(home: Path) -> None:
+    store = open_store(home)
+    result = store.upsert_papers([arxiv_paper(1), arxiv_paper(1, 2), arxiv_paper(1)])
+    assert result.status == {"2401.00001": ADDED}
+    assert store.get_paper("2401.00001").version == 2
+
+
+def test_newer_version_updates_text_but_keeps_earliest_days(home: Path) -> None:
+    store = open_store(home)
+    store.upsert_papers([arxiv_paper(7, 1, upvotes=4)])
+    rev = store.max_rev()
+    v2 = arxiv_paper(7, 2, title="Paper number 7, revised", published="2024-03-01", listed_on="2024-03-02")
+    assert store.upsert_papers([v2]).status == {"2401.00007": UPDATED}
+    stored = store.get_paper("2401.00007")
+    assert (stored.title, stored.version, stored.updated) == ("Paper number 7, revised", 2, "2024-02-05")
+    assert stored.abstract.endswith("version 2.")
+    assert (stored.published, stored.listed_on) == ("2024-01-02", "2024-01-03")
+    assert stored.upvotes == 4
+    assert store.max_rev() > rev
+    # the old version arriving again is not news
+    assert store.upsert_papers([arxiv_paper(7, 1)]).status == {"2401.00007": UNCHANGED}
+    assert store.get_paper("2401.00007").version == 2
+    assert [p.id for p in store.papers_listed_between("2024-01-03", "2024-01-03")] == ["2401.00007"]
+
+
+def test_title_only_paper_is_rekeyed_to_its_arxiv_id_and_old_id_still_resolves(home: Path) -> None:
+    store = open_store(home)
+    seen = make_paper(title="Scaling Laws for Sparse Experts", abstract="We study sparse experts at scale.",
+                      source="hf-page", listed_on="2025-03-11", upvotes=12)
+    old_id = title_id("Scaling Laws for Sparse Experts")
+    assert store.upsert_papers([seen]).status == {old_id: ADDED}
+    later = make_paper(title="Scaling laws for sparse experts", abstract="We study sparse experts at scale, fully.",
+                       arxiv_id="2503.01234v1", source="arxiv-snapshot", authors=["R. Lee"],
+                       published="2025-03-05", categories=["cs.LG"])
+    assert store.upsert_papers([later]).status == {"2503.01234": UPDATED}
+    assert store.count_papers() == 1
+    stored = store.get_paper("2503.01234")
+    assert stored.id == stored.arxiv_id == "2503.01234"
+    assert stored.authors == ["R. Lee"] and stored.upvotes == 12
+    assert (stored.published, stored.listed_on) == ("2025-03-05", "2025-03-11")
+    assert store.get_paper(old_id).id == "2503.01234"
+    assert store.get_papers([old_id, "2503.01234"]).keys() == {old_id, "2503.01234"}
+    # the page capture arriving again is the same paper, not a new one
+    assert store.upsert_papers([seen]).status == {"2503.01234": UNCHANGED}
+    assert store.paper_ids() == ["2503.01234"]
+
+
+def test_two_arxiv_papers_with_one_title_stay_apart(home: Path) -> None:
+    store = open_store(home)
+    store.upsert_papers([arxiv_paper(1, title="Attention Is All You Need")])
+    store.upsert_papers([arxiv_paper(2, title="Attention is all you need")])
+    assert sorted(store.paper_ids()) == ["2401.00001", "2401.00002"]
+
+
+def test_a_failing_batch_leaves_nothing(home: Path) -> None:
+    store = open_store(home)
+    store.upsert_papers([arxiv_paper(1)])
+    rev, before = store.max_rev(), store.get_paper("2401.00001")
+    broken = arxiv_paper(3)
+    broken.title = None  # type: ignore[assignment]  # violates NOT NULL when written
+    batch = [arxiv_paper(1, 2), arxiv_paper(2), broken]
+    with pytest.raises(sqlite3.IntegrityError):
+        store.upsert_papers(batch)
+    assert store.count_papers() == 1 and store.max_rev() == rev
+    assert store.get_paper("2401.00001") == before
+    with pytest.raises(PaperNotFound):
+        store.get_paper("2401.00002")
+    # and the connection is usable afterwards
+    assert store.upsert_papers([arxiv_paper(2)]).status == {"2401.00002": ADDED}
+
+
+def test_outer_transaction_groups_batches(home: Path) -> None:
+    store = open_store(home)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert_papers([arxiv_paper(1)])
+        store.upsert_papers([arxiv_paper(2)])
+        raise RuntimeError("abort")
+    assert store.count_papers() == 0
+
+
+def test_migrations_apply_once_and_reopen_is_a_no_op(home: Path) -> None:
+    store = open_store(home)
+    version = store.schema_version()
+    assert version == len(MIGRATIONS)
+    applied = store.conn.execute("SELECT name FROM schema_migrations ORDER BY rowid").fetchall()
+    assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
+    store.upsert_papers([arxiv_paper(1)])
+    store.close()
+    for _ in range(2):
+        again = open_store(home)
+        assert again.schema_version() == version
+        assert again.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+        assert again.count_papers() == 1
+        assert again.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        again.close()
+
+
+def test_database_from_a_newer_release_is_refused(home: Path) -> None:
+    store = open_store(home)
+    store.conn.execute("INSERT INTO schema_migrations(name) VALUES ('9999_from_the_future')")
+    store.close()
+    with pytest.raises(RuntimeError, match="newer paperwire"):
+        open_store(home)
+
+
+def test_iter_papers_follows_rev(home: Path) -> None:
+    store = open_store(home)
+    store.upsert_papers([arxiv_paper(i) for i in range(1, 4)])
+    mark = store.max_rev()
+    store.upsert_papers([arxiv_paper(2, 2), arxiv_paper(4)])
+    changed = [(rev, p.id) for rev, p in store.iter_papers(after_rev=mark)]
+    assert [pid for _, pid in changed] == ["2401.00002", "2401.00004"]
+    assert all(rev > mark for rev, _ in changed)
+    assert [p.id for _, p in store.iter_papers(batch_size=2)] == ["2401.00001", "2401.00003", "2401.00002",
+                                                                  "2401.00004"]
+    assert store.stats()["papers"] == 4
+    assert store.integrity_check() == "ok"
+
+
+def test_page_capture_after_the_arxiv_record_joins_it_and_its_id_resolves(home: Path) -> None:
+    store = open_store(home)
+    store.upsert_papers([arxiv_paper(9, title="Grokking Beyond Algorithmic Data")])
+    capture = make_paper(title="Grokking beyond algorithmic data", abstract="A capture of the abstract.",
+                         source="hf-page", listed_on="2025-04-23", upvotes=3)
+    assert store.upsert_papers([capture]).status == {"2401.00009": UPDATED}
+    assert store.count_papers() == 1
+    assert store.get_paper(capture.id).id == "2401.00009"
+    assert store.get_paper("2401.00009").upvotes == 3
+    assert store.upsert_papers([capture]).status == {"2401.00009": UNCHANGED}
