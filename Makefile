@@ -20,6 +20,8 @@ demo: $(INSTALLED)
 	$(VENV)/bin/paperwire --home $(DEMO_HOME) demo
 
 test: $(INSTALLED)
+	@test -x /usr/bin/chromium || { echo "installing Debian chromium for the browser tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 	$(PY) -m ruff check paperwire tests bench
 	$(PY) -m pytest -q -n 2
 
