@@ -236,19 +236,20 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", help="Address to listen on.")
 @click.option("--port", default=8000, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, type=click.IntRange(1, 64), help="Server processes (each loads the index).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     """Serve the web site, the JSON and arXiv-style APIs and the feeds."""
-    serve_app(home_of(ctx), host, port)
+    serve_app(home_of(ctx), host, port, workers=workers)
 
 
-def serve_app(home: Path, host: str, port: int) -> None:
+def serve_app(home: Path, host: str, port: int, workers: int = 1) -> None:
     try:
         from paperwire.web.app import run
     except ImportError:
         click.echo("(the web app is not available in this build)")
         return
-    run(home, host=host, port=port)
+    run(home, host=host, port=port, workers=workers)
 
 
 def open_search_index(ctx: click.Context, store: Any, *, json_output: bool, embedder: str | None = None) -> Any:

@@ -112,10 +112,23 @@ def _error_page(site: Site, request: Request, status: int, message: str,
 
 
 def run(home: Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Serve the home with uvicorn until interrupted."""
+    """Serve the home with uvicorn until interrupted (`workers` > 1: that many processes)."""
+    import os
+
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    app = create_app(home)
     print(f"paperwire: serving {home} on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    if workers > 1:
+        os.environ["PAPERWIRE_HOME"] = str(home)
+        uvicorn.run("paperwire.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", access_log=False)
+        return
+    uvicorn.run(create_app(home), host=host, port=port, log_level="warning", access_log=False)
+
+
+def app_from_env() -> FastAPI:
+    """The app for $PAPERWIRE_HOME (how each of several worker processes builds its own)."""
+    from paperwire.config import default_home
+
+    return create_app(default_home())
