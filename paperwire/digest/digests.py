@@ -1,7 +1,8 @@
 """Digest mails: what each active subscriber gets for a period, queued once per subscriber and period.
 
-"New" means listed or ingested within the period window (a day for daily, a week for weekly) and
-never sent to this subscriber before. A subscriber with nothing new gets no mail. A digest holds,
+"New" means written to the store (or listed) since the previous digest of the period, or on the
+first digest listed or ingested within the period (a day for daily, a week for weekly), and never
+sent to this subscriber before. A subscriber with nothing new gets no mail. A digest holds,
 as the subscription asks: recommendations (the linked user's library or one tag), keyword alerts
 (saved searches) and trending papers; a paper appears once per mail.
 
@@ -11,6 +12,7 @@ re-run after a crash or a second cron run the same day queues nothing twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -88,10 +90,32 @@ class DigestBuilder:
         self.trending = [(r.paper, r.votes) for r in rank_trending(papers, votes, now=self.now)]
 
     def _new_papers(self) -> list[str]:
-        first, last = window_start(self.period, self.day).isoformat(), self.day.isoformat()
-        rows = self.store.conn.execute(
-            "SELECT id FROM papers WHERE listed_on BETWEEN ? AND ? OR ingested_on BETWEEN ? AND ? ORDER BY rev",
-            (first, last, first, last))
+        """Papers new in this period day: written to the store since the previous period day's run
+        (so late ingests count once), or listed since then. The window is fixed by the first run of
+        the day and reused by re-runs, so a crash part-way does not change what is new."""
+        key = f"digest_window:{self.period}:{period_key(self.period, self.day)}"
+        conn = self.store.conn
+        with self.store.transaction():
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                prev = conn.execute("SELECT value FROM meta WHERE key LIKE ? AND key < ? ORDER BY key DESC LIMIT 1",
+                                    (f"digest_window:{self.period}:%", key)).fetchone()
+                window = {"from_rev": json.loads(prev[0])["to_rev"] if prev else None,
+                          "from_day": json.loads(prev[0])["day"] if prev else None,
+                          "to_rev": self.store.max_rev(), "day": self.day.isoformat()}
+                conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(window)))
+            else:
+                window = json.loads(row[0])
+        last = self.day.isoformat()
+        if window["from_rev"] is None:  # the first digest of this period: the period window by date
+            first = window_start(self.period, self.day).isoformat()
+            rows = conn.execute("SELECT id FROM papers WHERE rev <= ? AND (listed_on BETWEEN ? AND ? "
+                                "OR ingested_on BETWEEN ? AND ?) ORDER BY rev",
+                                (window["to_rev"], first, last, first, last))
+        else:
+            rows = conn.execute("SELECT id FROM papers WHERE (rev > ? AND rev <= ?) "
+                                "OR (listed_on > ? AND listed_on <= ?) ORDER BY rev",
+                                (window["from_rev"], window["to_rev"], window["from_day"], last))
         return [r[0] for r in rows]
 
     # ------------------------------------------------------------ personal parts
