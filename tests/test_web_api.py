@@ -74,10 +74,20 @@ def test_daily_papers_by_date_week_month(api: HfApi, days: list[tuple[str, int]]
     from datetime import date
 
     iso = date.fromisoformat(day).isocalendar()
-    in_week = list(api.list_daily_papers(week=f"{iso.year}-W{iso.week:02d}", limit=100))
+    in_week = _all_pages(api, week=f"{iso.year}-W{iso.week:02d}")
     assert {p.id for p in on_day} <= {p.id for p in in_week}
-    in_month = list(api.list_daily_papers(month=day[:7], limit=100))
+    in_month = _all_pages(api, month=day[:7])
     assert {p.id for p in on_day} <= {p.id for p in in_month}
+    assert all(p.submitted_at.date().isoformat()[:7] == day[:7] for p in in_month)
+
+
+def _all_pages(api: HfApi, **period: str) -> list:
+    papers, page = [], 0
+    while batch := list(api.list_daily_papers(limit=100, p=page, **period)):
+        papers += batch
+        page += 1
+    assert len({p.id for p in papers}) == len(papers)  # pages do not overlap
+    return papers
 
 
 def test_daily_papers_paging_and_sorting(api: HfApi) -> None:
