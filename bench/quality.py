@@ -191,8 +191,8 @@ def paperwire_retrievers(home: Path, only: list[str] | None) -> dict[str, Callab
         from paperwire.index import open_index
         from paperwire.index.engine import SearchIndex  # noqa: F401  (the engine and its modules import)
     except ImportError as exc:
-        print(f"paperwire search engine not importable ({exc}); running baselines only", file=sys.stderr)
-        return {}
+        print(f"paperwire search engine not importable ({exc}); lexical index alone", file=sys.stderr)
+        return {"paperwire lexical (BM25)": lambda: lexical_only(seeded_home(home / "corpus"))}
     from paperwire.store import open_store
 
     indexes: dict[str, Any] = {}
@@ -216,6 +216,19 @@ def paperwire_retrievers(home: Path, only: list[str] | None) -> dict[str, Callab
         "paperwire hybrid (BM25 + MiniLM)": make("minilm", "hybrid"),
         "paperwire hybrid (BM25 + static)": make("static", "hybrid"),
     }
+
+
+def lexical_only(home: Path) -> Retriever:
+    """paperwire's BM25 index by itself, for when the rest of the engine is not importable."""
+    from paperwire.index.lexical import LexicalIndex
+    from paperwire.index.query import parse_query
+    from paperwire.store import open_store
+
+    store = open_store(home)
+    index = LexicalIndex()
+    index.add([paper for _, paper in store.iter_papers()])
+    store.close()
+    return lambda q: [pid for pid, _ in index.search(parse_query(q), DEPTH)]
 
 
 def seeded_home(home: Path) -> Path:
