@@ -237,10 +237,10 @@ class LexicalIndex:
 
     def _term_ids(self, tokens: list[str]) -> np.ndarray:
         vocab = self._vocab
-        out = [vocab.get(t, -1) for t in tokens]
-        if -1 in out:
+        out = list(map(vocab.get, tokens))
+        if None in out:
             for i, t in enumerate(tokens):
-                if out[i] == -1:
+                if out[i] is None:
                     tid = vocab.get(t)
                     if tid is None:
                         tid = vocab[t] = len(self._terms)

@@ -52,7 +52,11 @@ your s t
 """.split())
 
 _WORD_RE = re.compile(r"[^\W_]+")
+_ASCII_WORD_RE = re.compile(r"[a-z0-9]+")
 _stemmer = Stemmer.Stemmer("english")
+# word -> stem, "" for words that are not indexed (stopwords, junk). Cleared when it grows past the cap.
+_STEMS: dict[str, str] = {}
+_STEM_CACHE_MAX = 2_000_000
 
 
 def _fold(text: str) -> str:
@@ -65,7 +69,12 @@ def _fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-case, accent-folded alphanumeric runs of `text`, stopwords kept (for snippets and phrases)."""
-    return _WORD_RE.findall(_fold(text))
+    folded = _fold(text)
+    return (_ASCII_WORD_RE if folded.isascii() else _WORD_RE).findall(folded)
+
+
+def _keep(word: str) -> bool:
+    return word not in STOPWORDS and len(word) <= MAX_TOKEN_CHARS
 
 
 def tokenize(text: str, *, stem: bool = True) -> list[str]:
@@ -73,8 +82,20 @@ def tokenize(text: str, *, stem: bool = True) -> list[str]:
 
     Hyphens split words ("gpt-4" -> gpt, 4); the pieces stay adjacent, so the quoted phrase "gpt-4"
     still finds exactly that."""
-    kept = [w for w in _WORD_RE.findall(_fold(text)) if w not in STOPWORDS and len(w) <= MAX_TOKEN_CHARS]
-    return _stemmer.stemWords(kept) if stem else kept
+    found = words(text)
+    if not stem:
+        return [w for w in found if _keep(w)]
+    cache = _STEMS
+    stems = list(map(cache.get, found))
+    if None in stems:
+        missing = list({w for w, s in zip(found, stems, strict=True) if s is None})
+        if len(cache) > _STEM_CACHE_MAX:
+            cache.clear()
+        for word, stemmed in zip(missing, _stemmer.stemWords(missing), strict=True):
+            cache[word] = stemmed if _keep(word) else ""
+        stems = [s if s is not None else cache.get(w) or (_stemmer.stemWord(w) if _keep(w) else "")
+                 for w, s in zip(found, stems, strict=True)]
+    return [s for s in stems if s]
 
 
 @lru_cache(maxsize=65536)
