@@ -6,7 +6,8 @@ document.addEventListener("submit", async (event) => {
   const button = form.querySelector("button");
   button.disabled = true;
   try {
-    const response = await fetch(form.action, {
+    // form.action would be the hidden input named "action", so read the attribute
+    const response = await fetch(form.getAttribute("action"), {
       method: "POST", body: new FormData(form), credentials: "same-origin",
       headers: { "Accept": "application/json" },
     });
