@@ -14,6 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import BinaryIO
 
 from paperwire.model import extract_links
@@ -61,6 +62,7 @@ class ListRecordsInfo:
     max_datestamp: str | None = None  # newest header datestamp seen (day precision)
 
 
+@lru_cache(maxsize=256)
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
