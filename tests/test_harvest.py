@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from arxiv_server import ArxivServer, Record
 from conftest import cli_json, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from paperwire.harvest_job import harvest_arxiv, query_arxiv
-from paperwire.model import Paper
-from paperwire.sources import Rejected, read_source
+from paperwire.model import Paper, canonical_id
+from paperwire.sources import Rejected, SourceError, parse_stream, read_source
 from paperwire.sources.arxiv_oai import MalformedXML, OAIError, parse_list_records
 from paperwire.sources.harvest import HarvestError, PoliteClient, RetryPolicy, query_pages
 from paperwire.store import open_store
@@ -384,3 +386,42 @@ def test_query_api_small_pull_pages_politely(home: Path) -> None:
     assert got == [10, 10, 5]
     assert [(e["start"], e["max_results"]) for e in server.log] == [("0", "10"), ("10", "10"), ("20", "5")]
     assert len(sleeps.waits) == 2 and all(0 < w <= 5 for w in sleeps.waits)
+
+
+# ---------------------------------------------------------------- fuzzing the parser
+
+OAI_SAMPLE = (FIXTURES / "arxiv_oai_listrecords.xml").read_bytes()
+
+
+@st.composite
+def mutated_oai(draw: st.DrawFn) -> bytes:
+    data = bytearray(OAI_SAMPLE)
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data)))
+        kind = draw(st.sampled_from(["delete", "insert", "truncate"]))
+        if kind == "delete":
+            del data[at:at + draw(st.integers(1, 300))]
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=30) | st.sampled_from(
+                [b"\xff", b"\x00", b"<", b"&", b"&lt;", b"</record>", b"<record>", b'<header status="deleted">',
+                 b'<error code="badArgument">x</error>', b"<id></id>", b"<created>2024-99-01</created>",
+                 b"<resumptionToken/>", b'<?xml version="1.0" encoding="klingon"?>', b"<!DOCTYPE x>"]))
+        else:
+            del data[at:]
+    return bytes(data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=mutated_oai() | st.binary(max_size=1500))
+def test_parser_never_raises_on_bad_bytes(data: bytes) -> None:
+    for item in parse_stream(io.BytesIO(data), "fuzz", "arxiv-oai"):
+        assert isinstance(item, (Paper, Rejected))
+        if isinstance(item, Paper):
+            assert item.title and item.abstract and canonical_id(item.id) == item.id
+            assert item.published is None or len(item.published) == 10
+    # the harvester's entry point raises only its documented errors
+    items, _ = parse_list_records(io.BytesIO(data), "fuzz")
+    try:
+        list(items)
+    except SourceError:
+        pass
