@@ -88,7 +88,7 @@ def home_of(ctx: click.Context) -> Path:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--format", "fmt", default="auto", type=click.Choice(["auto", *FORMATS]),
               help="Input format (default: detect from name and content).")
 @click.option("--strict", is_flag=True, help="Store nothing if any record is rejected.")

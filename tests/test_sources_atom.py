@@ -95,7 +95,8 @@ def test_invalid_utf8_names_the_line() -> None:
     line = bad[: bad.index(b"Zo\xeb")].count(b"\n") + 1
     items = parse(bad, "bad.atom")
     assert [p.id for p in items if isinstance(p, Paper)] == ["1706.03762", "hep-th/9711200"]
-    assert items[-1] == Rejected("bad.atom", f"line {line}", "invalid UTF-8 after 2 good entries; 1 later entries not read")
+    reason = "invalid UTF-8 after 2 good entries; 1 later entries not read"
+    assert items[-1] == Rejected("bad.atom", f"line {line}", reason)
 
 
 def test_not_a_feed() -> None:

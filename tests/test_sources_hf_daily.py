@@ -88,7 +88,8 @@ def test_truncated_json_keeps_whole_records_and_names_line_and_column() -> None:
 
 def test_invalid_json_names_line_and_column() -> None:
     items = parse(b'[\n  {"paper": {"id": "2503.07536"}},\n  {"paper": oops}\n]', "x.json")
-    assert items[-1] == Rejected("x.json", "line 3, column 13", "invalid JSON (Expecting value); later records not read")
+    reason = "invalid JSON (Expecting value); later records not read"
+    assert items[-1] == Rejected("x.json", "line 3, column 13", reason)
 
 
 def test_invalid_utf8_spoils_only_its_record() -> None:

@@ -56,7 +56,8 @@ def test_bibtex_entries_without_abstract_are_rejected_for_ingest() -> None:
     assert errors == [
         "library.bib: entry devlin2018bert (line 45): title 'BERT: Pre-training of Deep Bidirectional Transformers "
         "for La' has no abstract",
-        "library.bib: entry kingma2015adam (line 52): title 'Adam: A Method for Stochastic Optimization' has no abstract",
+        "library.bib: entry kingma2015adam (line 52): title 'Adam: A Method for Stochastic Optimization' "
+        "has no abstract",
         "library.bib: entry knuth1984texbook (line 60): title 'The TeXbook' has no abstract",
     ]
 
@@ -90,7 +91,8 @@ def test_bibtex_syntax_error_names_the_line_and_keeps_the_rest() -> None:
 
 
 def test_bibtex_duplicate_key_and_invalid_utf8() -> None:
-    extra = b"\n@misc{he2016deep, title={Again}, abstract={Dup}}\n@misc{bad, title={Caf\xe9}, abstract={Broken bytes.}}\n"
+    extra = (b"\n@misc{he2016deep, title={Again}, abstract={Dup}}\n"
+             b"@misc{bad, title={Caf\xe9}, abstract={Broken bytes.}}\n")
     items = papers_of(bibtex, BIB + extra, "d.bib")
     errors = [i for i in items if isinstance(i, Rejected)]
     assert any(e.location.startswith("entry he2016deep (line") and "duplicate" in e.reason for e in errors)

@@ -16,8 +16,6 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 from xml.sax import SAXParseException
 
-import feedparser
-
 from paperwire.model import extract_links, parse_arxiv_id
 from paperwire.sources.base import ParseItem, Rejected, paper_or_rejection
 
@@ -115,6 +113,8 @@ def _first_error(data: bytes, feed: Any) -> tuple[int, str] | None:
 
 def parse_bytes(data: bytes, name: str) -> Iterator[ParseItem]:
     """Parse one Atom document held in memory (a file or an HTTP response body)."""
+    import feedparser  # here, not at the top: it is slow to import and most commands never read Atom
+
     try:
         feed = feedparser.parse(io.BytesIO(data))  # a stream: never let feedparser treat data as a path
     except Exception as exc:  # noqa: BLE001 — the library is the boundary; report, don't crash

@@ -17,17 +17,14 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
-
-import bibtexparser
-from bibtexparser import middlewares
-from bibtexparser.exceptions import BlockAbortedException
-from bibtexparser.model import DuplicateBlockKeyBlock, Entry, ParsingFailedBlock
-from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from paperwire.model import clean_text, parse_arxiv_id
 from paperwire.sources.base import LibraryEntry, ParseItem, Rejected, paper_or_rejection
 from paperwire.sources.citation import arxiv_id_of, doi_of, iso_day, year_of
+
+if TYPE_CHECKING:
+    from pylatexenc.latex2text import LatexNodes2Text
 
 FORMAT = "bibtex"
 EXTENSIONS = (".bib", ".bibtex")
@@ -93,6 +90,8 @@ class _Record:
 @functools.cache
 def _decoder() -> LatexNodes2Text:
     """bibtexparser's default decoder, plus the TeX logos it would otherwise drop ({\\TeX}book → TeXbook)."""
+    from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
+
     context = get_default_latex_context_db()
     context.add_context_category("paperwire-bibtex", prepend=True, macros=[
         MacroTextSpec("url", simplify_repl="%s"),
@@ -112,6 +111,12 @@ def _collapse(text: str) -> str:
 
 
 def _records(stream: BinaryIO, name: str) -> Iterator[_Record | Rejected]:
+    # imported here: slow to import, and most commands never read BibTeX
+    import bibtexparser
+    from bibtexparser import middlewares
+    from bibtexparser.exceptions import BlockAbortedException
+    from bibtexparser.model import DuplicateBlockKeyBlock, Entry, ParsingFailedBlock
+
     data = stream.read(MAX_BIBTEX_BYTES + 1)
     if len(data) > MAX_BIBTEX_BYTES:
         yield Rejected(name, "file", f"larger than {MAX_BIBTEX_BYTES:,} bytes: not a personal library")
