@@ -383,3 +383,15 @@ def test_snippet_shows_the_matching_window() -> None:
     # cuts fall between words
     body = text.strip("…")
     assert body.split()[0] in abstract.split() and body.split()[-1] in abstract.split()
+
+
+def test_pruned_top_k_equals_exhaustive_ranking() -> None:
+    index = LexicalIndex()
+    index.add(_corpus(300))
+    index.add(_corpus(320)[300:])  # some rows in the delta too
+    for q in ["attention model token3", "bayesian scaling transformer policy token5", "robot reward kernel data",
+              "token1 token2 graph", "model -causal data"]:
+        top = index.search(parse_query(q), 5)
+        everything = index.search(parse_query(q), 10_000)
+        assert [round(s, 4) for _, s in top] == [round(s, 4) for _, s in everything[:5]], q
+        assert set(ids(top)) <= {pid for pid, s in everything if s >= everything[4][1] - 1e-4}, q

@@ -67,6 +67,7 @@ class _Segment:
         self.masks = np.zeros(0, np.uint8)
         self.cat_indptr = np.zeros(1, np.int64)
         self.cat_rows = np.zeros(0, np.int32)
+        self.max_weights = np.zeros(0, np.float32)  # per term: its largest weight, an upper bound for pruning
 
     @property
     def rows(self) -> int:
@@ -82,6 +83,9 @@ class _Segment:
     def row_terms(self, row: int) -> np.ndarray:
         return np.unique(self.tokens[self.offsets[NFIELDS * row]:self.offsets[NFIELDS * row + NFIELDS]])
 
+    def max_weight(self, term: int) -> float:
+        return float(self.max_weights[term]) if term < len(self.max_weights) else 0.0
+
     def postings(self, term: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if term >= self.n_terms:
             return _EMPTY_I, _EMPTY_F, _EMPTY_U
@@ -90,6 +94,10 @@ class _Segment:
 
     def build(self, n_terms: int, n_cats: int, avg_len: np.ndarray, params: Bm25Params) -> None:
         self.indptr, self.indices, self.weights, self.masks = _build_postings(self, n_terms, avg_len, params)
+        self.max_weights = np.zeros(n_terms, np.float32)
+        nonempty = np.diff(self.indptr) > 0
+        if nonempty.any():
+            self.max_weights[nonempty] = np.maximum.reduceat(self.weights, self.indptr[:-1][nonempty])
         cat_row = np.repeat(np.arange(self.rows, dtype=np.int32), np.diff(self.cat_offsets))
         order = np.argsort(self.cats, kind="stable")
         self.cat_rows = cat_row[order].astype(np.int32)
@@ -493,13 +501,16 @@ class LexicalIndex:
             constrained = True
             days = self._days
             need((days >= (lo or 0)) & (days <= (hi or 99999999)) & (days > 0))
-        excluded = np.zeros(n, bool)
+        excluded: np.ndarray | None = None
         for value in query.excluded:
             ids = self._tokens(value)
             if not ids:
                 continue  # stopwords, or a word no paper has
             constrained = True
-            excluded |= self._term_mask(ids[0], 0b111) if len(ids) == 1 else self._phrase_mask(ids, (TITLE, ABSTRACT))
+            mask = self._term_mask(ids[0], 0b111) if len(ids) == 1 else self._phrase_mask(ids, (TITLE, ABSTRACT))
+            excluded = mask if excluded is None else excluded | mask
+        if required is None and scoring:
+            return self._ranked(scoring, excluded, limit)
 
         scores = np.zeros(n, np.float32)
         for tid, weight in scoring.items():
@@ -516,9 +527,62 @@ class LexicalIndex:
             candidates = self._live.copy()
         else:
             return []
-        candidates &= ~excluded
+        if excluded is not None:
+            candidates &= ~excluded
         rows = np.flatnonzero(candidates)
         return self._top(rows, scores[rows], limit)
+
+    def _ranked(self, scoring: dict[int, float], excluded: np.ndarray | None, limit: int) -> list[tuple[str, float]]:
+        """Exact top-k of a ranked-only query, MaxScore style: terms in order of their largest possible
+        contribution; once the k-th best score exceeds what the remaining terms could add together, papers
+        not yet seen cannot reach the top-k, so the remaining (common) terms only update known candidates."""
+        n = len(self._ids)
+        segments = self._segments()
+        ok = self._live if excluded is None else self._live & ~excluded
+        terms = []
+        for tid, count in scoring.items():
+            idf = self._idf(tid) * count
+            bound = idf * max(seg.max_weight(tid) for _, seg in segments)
+            if bound > 0:
+                terms.append((bound, tid, idf))
+        terms.sort(reverse=True)
+        remaining = sum(bound for bound, _, _ in terms)
+        scores = np.zeros(n, np.float32)
+        cand = np.zeros(0, np.int64)
+        theta = -1.0
+        done = 0
+        for bound, tid, idf in terms:
+            if theta > remaining * (1 + 1e-5) + 1e-6:
+                break
+            parts = []
+            for start, seg in segments:
+                rows, w, _ = seg.postings(tid)
+                if len(rows):
+                    rows = rows.astype(np.int64) + start
+                    scores[rows] += w * np.float32(idf)
+                    parts.append(rows)
+            new = np.concatenate(parts) if parts else cand[:0]
+            # Big posting lists: one pass over the score array beats merging sorted sets.
+            cand = np.flatnonzero(scores) if len(cand) + len(new) > n // 32 else np.union1d(cand, new)
+            remaining -= bound
+            done += 1
+            valid = cand[ok[cand]]
+            if len(valid) >= limit:
+                theta = float(np.partition(scores[valid], len(valid) - limit)[len(valid) - limit])
+        cand = cand[ok[cand]]
+        if done < len(terms):
+            cand = cand[scores[cand] + remaining * (1 + 1e-5) + 1e-6 >= theta]
+            for _, tid, idf in terms[done:]:
+                for start, seg in segments:
+                    rows, w, _ = seg.postings(tid)
+                    local = cand[(cand >= start) & (cand < start + seg.rows)]
+                    if not len(rows) or not len(local):
+                        continue
+                    wanted = (local - start).astype(rows.dtype)
+                    pos = np.minimum(np.searchsorted(rows, wanted), len(rows) - 1)
+                    hit = rows[pos] == wanted
+                    scores[local[hit]] += w[pos[hit]] * np.float32(idf)
+        return self._top(cand, scores[cand], limit)
 
     def _top(self, rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
         if len(rows) > limit:
@@ -543,7 +607,7 @@ class LexicalIndex:
                 "base_tokens": base.tokens, "base_offsets": base.offsets, "base_cats": base.cats,
                 "base_cat_offsets": base.cat_offsets, "base_indptr": base.indptr, "base_indices": base.indices,
                 "base_weights": base.weights, "base_masks": base.masks, "base_cat_indptr": base.cat_indptr,
-                "base_cat_rows": base.cat_rows,
+                "base_cat_rows": base.cat_rows, "base_max_weights": base.max_weights,
                 "delta_tokens": delta.tokens, "delta_offsets": delta.offsets, "delta_cats": delta.cats,
                 "delta_cat_offsets": delta.cat_offsets,
             }
@@ -611,6 +675,7 @@ class LexicalIndex:
         base.indptr, base.indices = array("base_indptr"), array("base_indices")
         base.weights, base.masks = array("base_weights"), array("base_masks")
         base.cat_indptr, base.cat_rows = array("base_cat_indptr"), array("base_cat_rows")
+        base.max_weights = array("base_max_weights")
         index._base = base
         tokens, offsets = array("delta_tokens", True), array("delta_offsets", True)
         cats, cat_offsets = array("delta_cats", True), array("delta_cat_offsets", True)
