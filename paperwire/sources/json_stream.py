@@ -26,9 +26,9 @@ class _SyntaxError(Exception):
 
 
 class _TooLarge(Exception):
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, where: str) -> None:
         super().__init__(size)
-        self.size = size
+        self.size, self.where = size, where
 
 
 class _Buffer:
@@ -100,10 +100,11 @@ class _Buffer:
                     source = self.text[self.pos:end]
                     self.pos = end
                     if len(source) > MAX_RECORD_BYTES:
-                        raise _TooLarge(len(source))
+                        raise _TooLarge(len(source), self.where(end - len(source)))
                     return value, source
             if len(self.text) - self.pos > MAX_RECORD_BYTES:
-                raise _TooLarge(self.skip_value())
+                where = self.where(self.pos)
+                raise _TooLarge(self.skip_value(), where)
             self.fill(max(CHUNK_CHARS, len(self.text) - self.pos))  # doubling keeps big records linear
 
     def skip_value(self) -> int:
@@ -174,11 +175,10 @@ def iter_json_records(stream: BinaryIO, name: str) -> Iterator[tuple[int, Any] |
                     raise _SyntaxError("unexpected end of file: the array is not closed", buf.pos)
                 return
             number += 1
-            start = buf.where(buf.pos)
             try:
                 decoded = buf.decode_value()
             except _TooLarge as exc:
-                yield Rejected(name, f"record {number}", f"record at {start} of {exc.size:,} characters exceeds "
+                yield Rejected(name, f"record {number}", f"record at {exc.where} of {exc.size:,} characters exceeds "
                                                          f"the {MAX_RECORD_BYTES:,}-byte limit")
             else:
                 if _valid_utf8(decoded[1]):
