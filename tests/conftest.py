@@ -66,3 +66,32 @@ def copy_home(source: Path, target: Path) -> Path:
 
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("lock"))
     return target
+
+
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory shared by the xdist workers of one run (for costly artefacts built once)."""
+    path = tmp_path_factory.getbasetemp().parent / "shared"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def static_model_dir(shared_dir: Path) -> Path:
+    """The static model distilled from MiniLM, once per run (a lock makes the other worker wait)."""
+    from paperwire.index.embed import distil_static_model, static_model_directory
+
+    directory = static_model_directory(shared_dir / "model-home")
+    distil_static_model(directory)
+    return directory
+
+
+def install_static_model(model_dir: Path, home: Path) -> Path:
+    """Put an already distilled static model into `home`, as a first run there would have."""
+    import shutil
+
+    from paperwire.index.embed import static_model_directory
+
+    target = static_model_directory(home)
+    shutil.copytree(model_dir, target)
+    return target
