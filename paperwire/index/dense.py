@@ -27,8 +27,8 @@ import numpy as np
 
 FORMAT_VERSION = 1
 STORAGES = ("f32", "f16", "int8")
-# Brute force over 20k x 256 floats is ~1 ms; above that the graph answers.
-EXACT_THRESHOLD = 20_000
+# Brute force reads every row per query (10k x 256 floats: ~1-2 ms on one core); above that the graph answers.
+EXACT_THRESHOLD = 10_000
 # HNSW parameters chosen in bench/dense_ann.py (BENCHMARKS.md, "Dense index").
 ANN_CONNECTIVITY = 16
 ANN_EXPANSION_ADD = 128
@@ -115,7 +115,9 @@ class DenseIndex:
             self._rows += len(ids)
             self._exact_cache = None
             if self._ann is not None:
-                self._ann.add(np.arange(start, start + len(ids), dtype=np.uint64), vectors, threads=1)
+                # all cores for bulk additions, one for the trickle of an incremental update
+                self._ann.add(np.arange(start, start + len(ids), dtype=np.uint64), vectors,
+                              threads=0 if len(ids) >= 1024 else 1)
             elif len(self._row_of) > self.exact_threshold:
                 self._build_ann()
 
