@@ -135,7 +135,7 @@ def test_subscribe_confirm_digest_unsubscribe(mail_home: Path, smtp: Recorder,
         assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
         assert msg["Message-ID"].endswith("@paperwire.test>") and msg["Date"]
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        unsubscribe = re.fullmatch(r"<(\S+)>", msg["List-Unsubscribe"]).group(1)
+        unsubscribe = re.fullmatch(r"<(\S+)>", msg["List-Unsubscribe"].strip()).group(1)
         assert unsubscribe.startswith(web.url + "/mail/unsubscribe/")
         first_titles = re.findall(r"^\* (.+)$", digest.text(), re.M)
         assert len(first_titles) >= 10

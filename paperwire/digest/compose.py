@@ -1,7 +1,7 @@
 """Mails as bytes: multipart text + HTML from jinja2 templates, built with the email package.
 
 Nothing a user typed goes into a header unchecked: the recipient is validated at subscribe time
-and again here, subjects are fixed text, and the email package refuses CR/LF in any header."""
+and again here, subjects are fixed text, and the email package refuses a line break in any header."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,7 @@ MAX_EMAIL_LENGTH = 254
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 ABSTRACT_CHARS = 320
+_POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=998)  # no folding of our short headers
 
 
 class InvalidEmail(ValueError):
@@ -75,18 +77,27 @@ class DigestSection:
     items: list[DigestItem] = field(default_factory=list)
 
 
-def build_message(settings: MailSettings, *, to: str, subject: str, template: str, context: dict[str, Any],
-                  unsubscribe_url: str | None = None, now: datetime | None = None) -> tuple[str, bytes]:
-    """(Message-ID, RFC 5322 bytes with CRLF line ends) for one mail."""
-    to = validate_email(to)
+def render_parts(settings: MailSettings, template: str, context: dict[str, Any],
+                 unsubscribe_url: str | None = None) -> tuple[str, str]:
+    """(text, HTML) of a mail template; HTML-escaping is on for the HTML part."""
     env = templates()
     values = {**context, "base_url": settings.base_url, "unsubscribe_url": unsubscribe_url}
-    text = env.get_template(template + ".txt").render(values)
-    html = env.get_template(template + ".html").render(values)
-    msg = EmailMessage(policy=policy.SMTP)
+    return env.get_template(template + ".txt").render(values), env.get_template(template + ".html").render(values)
+
+
+def build_message(settings: MailSettings, *, to: str, subject: str, template: str = "",
+                  context: dict[str, Any] | None = None, unsubscribe_url: str | None = None,
+                  now: datetime | None = None, parts: tuple[str, str] | None = None) -> tuple[str, bytes]:
+    """(Message-ID, RFC 5322 bytes with CRLF line ends) for one mail; `parts` skips rendering.
+
+    Built with the email package's compat32 classes: several times faster than EmailMessage for
+    the same bytes, and its generator also refuses a header value with an embedded line break."""
+    to = validate_email(to)
+    text, html = parts if parts is not None else render_parts(settings, template, context or {}, unsubscribe_url)
+    msg = MIMEMultipart("alternative", policy=_POLICY)
     msg["From"] = settings.mail_from
-    msg["To"] = Address(addr_spec=to)
-    msg["Subject"] = subject
+    msg["To"] = to
+    msg["Subject"] = Header(subject, "utf-8") if not subject.isascii() else subject
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     message_id = make_msgid(idstring="paperwire", domain=settings.domain)
     msg["Message-ID"] = message_id
@@ -96,6 +107,6 @@ def build_message(settings: MailSettings, *, to: str, subject: str, template: st
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg["List-Id"] = f"paperwire digest <digest.{settings.domain}>"
-    msg.set_content(text, subtype="plain", charset="utf-8")
-    msg.add_alternative(html, subtype="html", charset="utf-8")
-    return message_id, msg.as_bytes()
+    msg.attach(MIMEText(text, "plain", "utf-8", policy=_POLICY))
+    msg.attach(MIMEText(html, "html", "utf-8", policy=_POLICY))
+    return message_id, msg.as_bytes(policy=_POLICY)

@@ -19,7 +19,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from paperwire.digest.compose import DigestItem, DigestSection, build_message
+from markupsafe import escape
+
+from paperwire.digest.compose import DigestItem, DigestSection, build_message, render_parts
 from paperwire.digest.settings import MailSettings
 from paperwire.digest.subscriptions import unsubscribe_url
 from paperwire.model import Paper
@@ -32,6 +34,10 @@ from paperwire.store.mail import ACTIVE, MailStore, Subscription
 PER_SECTION = 10
 PER_ALERT = 5
 MAX_PER_MAIL = 25
+ENQUEUE_BATCH = 100
+# Stand-ins for per-subscriber text in a shared rendering; letters only, so no escaping changes them.
+_EMAIL_MARK = "pwmarkEMAILxq"
+_UNSUBSCRIBE_MARK = "pwmarkUNSUBSCRIBExq"
 
 
 def period_key(period: str, day: date) -> str:
@@ -83,6 +89,7 @@ class DigestBuilder:
         self.library = Library(store)
         self._index = index
         self._recommender: Recommender | None = None
+        self._rendered: dict[tuple, tuple[str, str]] = {}
         self.candidates = self._new_papers()
         papers = list({p.id: p for p in store.get_papers(self.candidates).values()}.values())
         self.papers: dict[str, Paper] = {p.id: p for p in papers}
@@ -199,14 +206,30 @@ class DigestBuilder:
     def render(self, sub: Subscription, digest: Digest) -> tuple[str, bytes]:
         count = len(digest.paper_ids)
         when = self.day.strftime("%d %b %Y").lstrip("0")
-        heading = f"Your {self.period} paperwire digest · {when}"
-        intro = (f"{count} new paper{'s' if count != 1 else ''} "
-                 f"{'today' if self.period == 'daily' else 'this week'}, picked for you.")
+        unsubscribe = unsubscribe_url(self.settings, self.secret, sub)
         return build_message(
-            self.settings, to=sub.email, subject=f"paperwire {self.period} digest: {count} new papers · {when}",
-            template="digest", unsubscribe_url=unsubscribe_url(self.settings, self.secret, sub), now=self.now,
-            context={"heading": heading, "intro": intro, "sections": digest.sections, "period": self.period,
-                     "email": sub.email})
+            self.settings, to=sub.email, subject=f"paperwire {self.period} digest: {count} new papers, {when}",
+            unsubscribe_url=unsubscribe, now=self.now, parts=self._parts(digest, sub.email, unsubscribe))
+
+    def _parts(self, digest: Digest, email: str, unsubscribe: str) -> tuple[str, str]:
+        """Text and HTML of a digest. Many subscribers get the same papers (everyone who only takes
+        trending), so each distinct digest is rendered once with markers for the per-subscriber bits."""
+        key = tuple((s.title, tuple((i.paper.id, i.why) for i in s.items)) for s in digest.sections)
+        parts = self._rendered.get(key)
+        if parts is None:
+            count = len(digest.paper_ids)
+            when = self.day.strftime("%d %b %Y").lstrip("0")
+            context = {"heading": f"Your {self.period} paperwire digest · {when}",
+                       "intro": f"{count} new paper{'s' if count != 1 else ''} "
+                                f"{'today' if self.period == 'daily' else 'this week'}, picked for you.",
+                       "sections": digest.sections, "period": self.period, "email": _EMAIL_MARK}
+            parts = render_parts(self.settings, "digest", context, _UNSUBSCRIBE_MARK)
+            if len(self._rendered) > 10_000:
+                self._rendered.clear()
+            self._rendered[key] = parts
+        text, html = parts
+        return (text.replace(_EMAIL_MARK, email).replace(_UNSUBSCRIBE_MARK, unsubscribe),
+                html.replace(_EMAIL_MARK, str(escape(email))).replace(_UNSUBSCRIBE_MARK, str(escape(unsubscribe))))
 
     def enqueue(self, sub: Subscription, report: EnqueueReport) -> None:
         key = self.dedupe_key(sub)
@@ -229,9 +252,14 @@ class DigestBuilder:
         subs = subscriptions if subscriptions is not None else self.mail.subscriptions(period=self.period,
                                                                                        status=ACTIVE)
         report = EnqueueReport(subscribers=len(subs), candidates=len(self.candidates))
-        for sub in subs:
-            self.enqueue(sub, report)
+        # A batch of subscribers per transaction: still all-or-nothing per mail (a crash loses only
+        # uncommitted whole mails, which the re-run queues), far fewer commits.
+        for start in range(0, len(subs), ENQUEUE_BATCH):
+            batch = subs[start:start + ENQUEUE_BATCH]
+            with self.store.transaction():
+                for sub in batch:
+                    self.enqueue(sub, report)
             if advance:
-                advance(1)
+                advance(len(batch))
         return report
 
