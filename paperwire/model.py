@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 # New-style ids (0704.0001 onwards; 5 digits after the dot since 2015) and old-style
@@ -51,9 +52,14 @@ def parse_arxiv_id(text: str) -> ArxivId | None:
 
 def normalise_title(title: str) -> str:
     """Lower-case ASCII-folded words of a title: the key that makes two captures one paper."""
-    text = unicodedata.normalize("NFKD", clean_text(title))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    return " ".join(re.findall(r"[a-z0-9]+", text))
+    text = clean_text(title)
+    if not text.isascii():  # ASCII is already its own NFKD form with no combining marks
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(_TITLE_WORD.findall(text.lower()))
+
+
+_TITLE_WORD = re.compile(r"[a-z0-9]+")
 
 
 def title_id(title: str) -> str:
@@ -89,13 +95,23 @@ _SUBSCRIPT = str.maketrans("0123456789+-", "₀₁₂₃₄₅₆₇₈₉₊₋
 _SUPERSCRIPT = str.maketrans("0123456789+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻")
 _STYLE_CMD = r"(?:em|emph|textbf|textit|texttt|textrm|mathrm|mathbf|mathcal|mathbb|mathsf|bf|it|rm|tt|sc)"
 
-_WS = re.compile(r"\s+")
 _ESCAPED = re.compile(r"\\([%&#_$])")
 _BRACED_STYLE = re.compile(r"\{\\" + _STYLE_CMD + r"\s+([^{}]*)\}")  # {\em x}
 _STYLE_ARG = re.compile(r"\\?" + _STYLE_CMD + r"\{([^{}]*)\}")  # \emph{x}, mathcal{O}
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
 # "ell_2" / "mathcal" survive with their backslash stripped; only rewrite whole words.
-_BARE_SYMBOL = re.compile(r"(?<![A-Za-z])(ell|infty|alpha|beta|epsilon|lambda|sigma)(?=_|\^|\b)")
+_BARE_NAMES = ("ell", "infty", "alpha", "beta", "epsilon", "lambda", "sigma")
+# "not after a letter" is checked in _bare_symbol: as a leading lookbehind it would stop the regex
+# engine from skipping straight to candidate first letters, and this runs on every abstract.
+_BARE_SYMBOL = re.compile(rf"({'|'.join(_BARE_NAMES)})(?=_|\^|\b)")
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _bare_symbol(match: re.Match[str]) -> str:
+    start = match.start()
+    if start and match.string[start - 1] in _ASCII_LETTERS:
+        return match.group(0)
+    return _GREEK[match.group(1)]
 _SUB = re.compile(r"_\{?([0-9+-]{1,4})\}?(?![0-9])")
 _SUP = re.compile(r"\^\{?([0-9+-]{1,4})\}?(?![0-9])")
 _INLINE_MATH = re.compile(r"\$([^$]{1,200})\$")
@@ -108,21 +124,42 @@ def _latex_command(match: re.Match[str]) -> str:
 
 def clean_text(raw: str) -> str:
     """Display text: whitespace collapsed and leftover LaTeX turned into readable characters."""
-    if not raw:
-        return ""
-    text = _WS.sub(" ", raw).strip()
+    return _clean_collapsed(" ".join(raw.split())) if raw else ""  # split/join == collapsing \s+, but faster
+
+
+def _clean_collapsed(text: str) -> str:
+    """clean_text for text whose whitespace is already collapsed (make_paper's raw fields)."""
     if "\\" not in text and "{" not in text and "_" not in text and "^" not in text and "$" not in text:
         return text
-    text = _INLINE_MATH.sub(r"\1", text)
-    text = _ESCAPED.sub(r"\1", text)
+    # Each pattern runs only if a character it needs is present: this is the ingest hot path.
+    changed = 0
+    if "$" in text:
+        text, n = _INLINE_MATH.subn(r"\1", text)
+        changed += n
+    if "\\" in text:
+        text, n = _ESCAPED.subn(r"\1", text)
+        changed += n
     for _ in range(2):  # nested styles such as {\em \textbf{x}}
-        text = _BRACED_STYLE.sub(r"\1", text)
-        text = _STYLE_ARG.sub(r"\1", text)
-    text = _COMMAND.sub(_latex_command, text)
-    text = _BARE_SYMBOL.sub(lambda m: _GREEK[m.group(1)], text)
-    text = _SUB.sub(lambda m: m.group(1).translate(_SUBSCRIPT), text)
-    text = _SUP.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
-    return _WS.sub(" ", text).strip()
+        if "{" not in text:
+            break
+        if "{\\" in text:
+            text, n = _BRACED_STYLE.subn(r"\1", text)
+            changed += n
+        text, n = _STYLE_ARG.subn(r"\1", text)
+        changed += n
+    if "\\" in text:
+        text, n = _COMMAND.subn(_latex_command, text)
+        changed += n
+    if any(name in text for name in _BARE_NAMES):
+        text, n = _BARE_SYMBOL.subn(_bare_symbol, text)
+        changed += n
+    if "_" in text:
+        text, n = _SUB.subn(lambda m: m.group(1).translate(_SUBSCRIPT), text)
+        changed += n
+    if "^" in text:
+        text, n = _SUP.subn(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+        changed += n
+    return " ".join(text.split()) if changed else text
 
 
 _URL = re.compile(r"(?:https?://|(?<![\w/.])(?:www\.|github\.com/))[^\s<>\"'{}]+", re.IGNORECASE)
@@ -131,7 +168,10 @@ _URL = re.compile(r"(?:https?://|(?<![\w/.])(?:www\.|github\.com/))[^\s<>\"'{}]+
 def extract_links(text: str) -> list[str]:
     """Code and project URLs mentioned in an abstract, in order, without duplicates."""
     links: list[str] = []
-    for match in _URL.finditer(text or ""):
+    lowered = (text or "").lower()
+    if "http" not in lowered and "www." not in lowered and "github.com/" not in lowered:
+        return links  # most abstracts have no URL; the full pattern is slow to scan
+    for match in _URL.finditer(text):
         url = match.group(0)
         while url and url[-1] in ".,;:!?)]'\"":
             # a closing parenthesis belongs to the URL only when it closes one opened inside it
@@ -203,17 +243,17 @@ def make_paper(
     parsed = parse_arxiv_id(arxiv_id) if arxiv_id else None
     if arxiv_id and not parsed:
         raise InvalidPaperId(f"not an arXiv id: {arxiv_id[:80]!r}")
-    raw_title = _WS.sub(" ", title or "").strip()
-    raw_abstract = _WS.sub(" ", abstract or "").strip()
+    raw_title = " ".join((title or "").split())
+    raw_abstract = " ".join((abstract or "").split())
     links = extract_links(raw_abstract)
     for link in extra_links or []:
         if link and link not in links:
             links.append(link)
     return Paper(
         id=parsed.id if parsed else title_id(raw_title),
-        title=clean_text(raw_title),
-        abstract=clean_text(raw_abstract),
-        authors=[_WS.sub(" ", a).strip() for a in authors or [] if a and a.strip()],
+        title=_clean_collapsed(raw_title),
+        abstract=_clean_collapsed(raw_abstract),
+        authors=[" ".join(a.split()) for a in authors or [] if a and not a.isspace()],
         categories=list(dict.fromkeys(c.strip() for c in categories or [] if c and c.strip())),
         published=_iso_day(published),
         updated=_iso_day(updated),
@@ -236,8 +276,15 @@ def _iso_day(value: str | date | None) -> str | None:
         return None
     if isinstance(value, date):
         return value.isoformat()[:10]
-    text = str(value).strip()
-    if re.match(r"^\d{4}-\d{2}-\d{2}", text):
+    return _iso_day_text(str(value).strip())
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@lru_cache(maxsize=8192)  # a bulk ingest sees the same few thousand days over and over
+def _iso_day_text(text: str) -> str:
+    if _ISO_DAY.match(text):
         date.fromisoformat(text[:10])  # raises ValueError on 2024-13-45
         return text[:10]
     raise ValueError(f"not an ISO date: {text[:40]!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import date
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
 
@@ -32,6 +33,12 @@ def _authors(record: dict[str, Any]) -> list[str]:
     if isinstance(parsed, list) and parsed:
         names = []
         for parts in parsed:
+            if type(parts) is list and len(parts) == 3 and all(type(p) is str for p in parts):
+                # the usual [last, first, suffix] of strings, without the general path's conversions
+                last, first, suffix = parts[0].strip(), parts[1].strip(), parts[2].strip()
+                names.append(" ".join(x for x in (first, last, suffix) if x) if suffix or not (first and last)
+                             else f"{first} {last}")
+                continue
             if isinstance(parts, list) and parts:
                 last = str(parts[0]).strip()
                 first = str(parts[1]).strip() if len(parts) > 1 else ""
@@ -45,6 +52,24 @@ def _authors(record: dict[str, Any]) -> list[str]:
     return []
 
 
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
+# The snapshot's own form, "Mon, 2 Apr 2007 19:18:42 GMT", read directly: the email parser is slow.
+_SNAPSHOT_DATE = re.compile(
+    r"\S+, (\d{1,2}) (" + "|".join(_MONTHS) + r") ([1-9]\d{3}) ([01]\d|2[0-3]):[0-5]\d:[0-5]\d GMT", re.ASCII)
+
+
+def _created_day(text: str) -> str:
+    """ISO day of an RFC 2822 date such as "Mon, 2 Apr 2007 19:18:42 GMT" (ValueError if not one)."""
+    match = _SNAPSHOT_DATE.fullmatch(text.strip())
+    if match:
+        day, month, year, _ = match.groups()
+        return date(int(year), _MONTHS[month], int(day)).isoformat()
+    return parsedate_to_datetime(text).date().isoformat()
+
+
 def _version_dates(record: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
     """(first-version day, last-version day, last version number) from `versions`."""
     versions = record.get("versions")
@@ -56,7 +81,7 @@ def _version_dates(record: dict[str, Any]) -> tuple[str | None, str | None, int 
         if not isinstance(entry, dict):
             continue
         try:
-            days.append(parsedate_to_datetime(str(entry.get("created", ""))).date().isoformat())
+            days.append(_created_day(str(entry.get("created", ""))))
         except (TypeError, ValueError, IndexError):
             pass
         label = str(entry.get("version", ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -47,15 +46,16 @@ class LibraryEntry:
     year: int | None = None
 
 
-# Lone surrogates come from JSON escapes such as "\ud800" or bytes decoded with surrogateescape;
-# SQLite and every UTF-8 writer refuse them.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _has_surrogates(paper: Paper) -> bool:
+    # Lone surrogates come from JSON escapes such as "\ud800" or bytes decoded with surrogateescape;
+    # SQLite and every UTF-8 writer refuse them.
     texts = [paper.title, paper.abstract, paper.raw_title, paper.raw_abstract, paper.id, paper.doi or "",
              paper.submitted_by or "", *paper.authors, *paper.categories, *paper.links]
-    return any(_SURROGATE.search(t) for t in texts)
+    try:
+        "".join(texts).encode("utf-8")  # strict UTF-8 fails exactly on lone surrogates; one pass is cheap
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def iter_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, str | Rejected]]:

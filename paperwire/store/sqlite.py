@@ -24,6 +24,7 @@ _COLUMNS = (
 _SELECT_COLUMNS = "SELECT rev, " + ", ".join(_COLUMNS)
 _SELECT = _SELECT_COLUMNS + " FROM papers"
 _CHUNK = 500  # bound parameters per IN (...) query
+assert _COLUMNS[:4] == ("id", "title", "abstract", "authors") and len(_COLUMNS) == 18  # _paper_values' order
 
 
 def _row_to_paper(row: sqlite3.Row | tuple) -> Paper:
@@ -33,12 +34,14 @@ def _row_to_paper(row: sqlite3.Row | tuple) -> Paper:
     return Paper(**values)
 
 
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(x, ensure_ascii=False), built once
+
+
 def _paper_values(paper: Paper) -> list[Any]:
-    values = []
-    for name in _COLUMNS:
-        value = getattr(paper, name)
-        values.append(json.dumps(value, ensure_ascii=False) if name in _JSON_FIELDS else value)
-    return values
+    return [paper.id, paper.title, paper.abstract, _encode_json(paper.authors), _encode_json(paper.categories),
+            paper.published, paper.updated, paper.listed_on, _encode_json(paper.links), paper.source,
+            paper.upvotes, paper.submitted_by, paper.arxiv_id, paper.version, paper.doi, paper.num_comments,
+            paper.raw_title, paper.raw_abstract]
 
 
 def _chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
@@ -125,14 +128,16 @@ class SQLiteStore:
         with self.transaction():
             existing = self._fetch(list(incoming), resolve_aliases=True)
             unknown = [p for pid, p in incoming.items() if pid not in existing]
-            by_title = self._match_by_title(unknown) if unknown else {}
+            title_keys = {p.id: _title_key(p) for p in unknown}
+            by_title = self._match_by_title(unknown, title_keys) if unknown else {}
             rev = self.max_rev()
+            today = date.today().isoformat()
             inserts: list[list[Any]] = []
             for pid, paper in incoming.items():
                 old = existing.get(pid) or by_title.get(pid)
                 if old is None:
                     rev += 1
-                    inserts.append([rev, *_paper_values(paper), _title_key(paper), date.today().isoformat()])
+                    inserts.append([rev, *_paper_values(paper), title_keys[pid], today])
                     result.status[pid] = ADDED
                     continue
                 merged = merge_papers(old, paper)
@@ -167,11 +172,11 @@ class SQLiteStore:
                 )
         return result
 
-    def _match_by_title(self, papers: list[Paper]) -> dict[str, Paper]:
+    def _match_by_title(self, papers: list[Paper], title_keys: dict[str, str]) -> dict[str, Paper]:
         """Stored papers that are the same work as an incoming one with a different id."""
         keys: dict[str, list[Paper]] = {}
         for paper in papers:
-            keys.setdefault(_title_key(paper), []).append(paper)
+            keys.setdefault(title_keys[paper.id], []).append(paper)
         matches: dict[str, Paper] = {}
         for chunk in _chunks(list(keys)):
             rows = self.conn.execute(
