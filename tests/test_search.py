@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_home, run_cli
+
 from paperwire.index import QueryError, open_index
 from paperwire.store import PaperNotFound, open_store
 

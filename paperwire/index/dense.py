@@ -40,7 +40,7 @@ FILTER_ROUNDS = 4
 _GROW = 1.5
 
 
-class DenseIndexError(RuntimeError):
+class DenseIndexError(ValueError):
     """A dense index that cannot be loaded or does not match the embedder in use."""
 
 

@@ -30,8 +30,8 @@ MINILM_NAME = "minilm:all-MiniLM-L6-v2"
 STATIC_DIMS = 256
 STATIC_NAME = f"static:minilm-distilled-{STATIC_DIMS}"
 KINDS = ("minilm", "static")
-# MiniLM was trained on 128 word pieces; a title plus the start of the abstract carries most of the topic.
-# 256 keeps the whole of most abstracts at half the speed of 128 (see BENCHMARKS.md).
+# The packaged model's own limit: vectors equal the reference all-MiniLM-L6-v2 output, and 256 word pieces
+# hold the title and most of an abstract.
 MINILM_MAX_TOKENS = 256
 # Static embeddings cost little per token, but very long abstracts add nothing to a mean of word vectors.
 STATIC_MAX_TOKENS = 512
