@@ -77,6 +77,17 @@ def test_arxiv_client_id_list_and_paging(client: arxiv.Client) -> None:
     assert len(many) == 120 == len(set(many))
 
 
+def test_id_list_with_a_query_filters_and_unknown_ids_match_nothing(base: str) -> None:
+    both = {"search_query": "au:vaswani", "id_list": "1512.03385,1706.03762"}
+    feed = feedparser.parse(httpx.get(base + "/api/query", params=both).content)
+    assert [e.title for e in feed.entries] == ["Attention Is All You Need"]
+    unknown = {"search_query": "all:learning", "id_list": "none,9999.99999"}
+    response = httpx.get(base + "/api/query", params=unknown)
+    assert response.status_code == 200
+    feed = feedparser.parse(response.content)
+    assert not feed.entries and feed.feed.opensearch_totalresults == "0"
+
+
 def test_arxiv_client_sort_by_submitted_date(client: arxiv.Client) -> None:
     results = list(client.results(arxiv.Search(query='au:vaswani OR au:"kaiming he"',
                                                sort_by=arxiv.SortCriterion.SubmittedDate,

@@ -88,13 +88,13 @@ def _offline() -> Iterator[None]:
 
     Process-wide HF_HUB_OFFLINE would also block huggingface_hub clients that talk to a paperwire server,
     so it is only switched on around model loading (which reads local files in any case)."""
-    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    saved_env = {k: os.environ.get(k) for k in keys}
-    os.environ.update({k: "1" for k in keys})
-    try:
+    try:  # imported before the environment changes: it reads HF_HUB_OFFLINE once, at import
         from huggingface_hub import constants
     except ImportError:  # pragma: no cover - a dependency of sentence-transformers
         constants = None
+    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    saved_env = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
     saved_flag = getattr(constants, "HF_HUB_OFFLINE", None)
     if constants is not None:
         constants.HF_HUB_OFFLINE = True

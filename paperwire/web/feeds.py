@@ -125,7 +125,9 @@ def run_arxiv_query(site: Site, search_query: str, id_list: list[str], start: in
         ids = list(dict.fromkeys(found[i].id for i in id_list if i in found))
         if tree is None:  # the id list alone: those papers, in the order asked
             return [by_id[i] for i in ids][start:start + max_results], len(ids)
-        where = f"({where}) AND id IN ({','.join('?' * len(ids))})" if ids else "0"
+        if not ids:
+            return [], 0
+        where = f"({where}) AND id IN ({','.join('?' * len(ids))})"
         args = [*args, *ids]
     total = conn.execute(f"SELECT COUNT(*) FROM papers WHERE {where}", args).fetchone()[0]
     direction = "ASC" if sort_order == "ascending" else "DESC"

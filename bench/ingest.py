@@ -1,0 +1,204 @@
+"""Ingest throughput and peak memory: a generated arXiv snapshot into a fresh SQLite home, no embeddings.
+
+    python bench/ingest.py [--records 1000000] [--markdown BENCHMARKS.md]
+
+Every stage runs in its own child process, so its peak RSS is its own (read from the kernel's rusage).
+Two baselines run in the same invocation to show where the time goes: reading the lines and decoding
+the JSON with the standard library, and that plus a plain `executemany` of the raw fields into a
+one-table SQLite database in batches of the same size. The paperwire rows are the real `paperwire
+ingest` command (parse, clean, id, upsert, per-batch transactions), first into an empty home, then
+the same file again (every record unchanged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.quality import machine, write_section  # noqa: E402
+from bench.snapshot import write_snapshot  # noqa: E402
+from paperwire.ingest import BATCH_SIZE  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+SECTION = "## Ingest"
+
+# Baseline 1: the cheapest way to touch every record.
+DECODE_ONLY = """
+import json, sys
+n = 0
+with open(sys.argv[1], "rb") as fh:
+    for line in fh:
+        json.loads(line)
+        n += 1
+print(n)
+"""
+
+# Baseline 2: decode and store the raw fields, nothing else (no cleaning, ids, dedup or upsert).
+DECODE_AND_INSERT = """
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[2])
+db.execute("PRAGMA journal_mode=WAL")
+db.execute("PRAGMA synchronous=NORMAL")
+db.execute("CREATE TABLE papers (id TEXT PRIMARY KEY, title TEXT, abstract TEXT, authors TEXT, raw TEXT)")
+batch, n, size = [], 0, int(sys.argv[3])
+with open(sys.argv[1], "rb") as fh:
+    for line in fh:
+        r = json.loads(line)
+        batch.append((r["id"], r["title"], r["abstract"], r["authors"], line))
+        if len(batch) == size:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO papers VALUES (?, ?, ?, ?, ?)", batch)
+            n += len(batch)
+            batch = []
+if batch:
+    with db:
+        db.executemany("INSERT OR REPLACE INTO papers VALUES (?, ?, ?, ?, ?)", batch)
+    n += len(batch)
+print(n)
+"""
+
+# paperwire's parser alone: records read, cleaned and turned into Papers, not stored.
+PARSE_ONLY = """
+import sys
+from pathlib import Path
+from paperwire.sources import read_source
+n = sum(1 for _ in read_source(Path(sys.argv[1]), "arxiv-snapshot"))
+print(n)
+"""
+
+
+# The child reports its own high-water mark: VmHWM belongs to the process image after exec, whereas
+# rusage's maxrss would still count the pages of this (larger) parent at fork time.
+REPORT_PEAK = """
+import atexit, sys
+def _peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("\\nPEAK_KB " + line.split()[1] + "\\n")
+atexit.register(_peak)
+"""
+
+# The real command line, in-process so that REPORT_PEAK sees it.
+CLI = """
+import sys
+from paperwire.cli import main
+sys.argv = ["paperwire", *sys.argv[1:]]
+main()
+"""
+
+
+def run_stage(code: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one stage in a child process; wall and CPU seconds from the kernel, peak RSS from the child."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", REPORT_PEAK + code, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out = proc.stdout.read().decode()
+    err = proc.stderr.read().decode()
+    proc.stdout.close()
+    proc.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code
+    if code != 0:
+        raise SystemExit(f"stage failed ({code}): {' '.join(args)}\n{err[-2000:]}")
+    peak_kb = int(err.rsplit("PEAK_KB ", 1)[1].split()[0])
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": peak_kb / 1024, "stdout": out}
+
+
+def snapshot_file(records: int) -> Path:
+    path = OUT / f"snapshot-{records}.jsonl"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        start = time.perf_counter()
+        write_snapshot(tmp, records)
+        tmp.rename(path)
+        print(f"generated {path.name} in {time.perf_counter() - start:.0f} s", flush=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--markdown", type=Path, default=Path(__file__).resolve().parent.parent / "BENCHMARKS.md",
+                        help="file whose '## Ingest' section is rewritten")
+    parser.add_argument("--no-markdown", action="store_true")
+    args = parser.parse_args(argv)
+
+    snapshot = snapshot_file(args.records)
+    size_mb = snapshot.stat().st_size / 1e6
+    work = Path(tempfile.mkdtemp(prefix="paperwire-ingest-bench-"))
+    env = {**os.environ, "PAPERWIRE_SKIP_INDEX": "1"}
+    rows: list[tuple[str, dict[str, Any]]] = []
+    try:
+        rows.append(("baseline: read lines + json.loads", run_stage(DECODE_ONLY, [str(snapshot)])))
+        rows.append(("baseline: json.loads + SQLite executemany (raw fields)",
+                     run_stage(DECODE_AND_INSERT, [str(snapshot), str(work / "plain.db"), str(BATCH_SIZE)])))
+        rows.append(("paperwire parse only (clean, ids, links)", run_stage(PARSE_ONLY, [str(snapshot)], env)))
+        home = work / "home"
+        cli = ["--home", str(home), "ingest", str(snapshot), "--json"]
+        first = run_stage(CLI, cli, env)
+        rows.append(("paperwire ingest, empty home", first))
+        again = run_stage(CLI, cli, env)
+        rows.append(("paperwire ingest, same file again", again))
+        summaries = [json.loads(first["stdout"]), json.loads(again["stdout"])]
+        db_bytes = sum(f.stat().st_size for f in home.rglob("*") if f.is_file())
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    if summaries[0]["added"] != args.records or summaries[1]["unchanged"] != args.records:
+        print(f"unexpected summaries: {summaries}", file=sys.stderr)
+        return 1
+    for name, r in rows:
+        print(f"{name:58s} {args.records / r['wall']:>9,.0f} rec/s  cpu {r['cpu']:6.1f} s  "
+              f"RSS {r['rss_mb']:6.0f} MB", flush=True)
+    if not args.no_markdown:
+        write_section(args.markdown, markdown(rows, args.records, size_mb, db_bytes / 1e6, summaries))
+    return 0
+
+
+def markdown(rows: list[tuple[str, dict[str, Any]]], records: int, size_mb: float, db_mb: float,
+             summaries: list[dict[str, Any]]) -> str:
+    info = machine()
+    ingest = dict(rows)["paperwire ingest, empty home"]
+    lines = [
+        SECTION,
+        "",
+        f"{records:,} generated arXiv snapshot records ({size_mb:,.0f} MB of JSON lines, bench/snapshot.py) into a "
+        f"fresh home; batches of {BATCH_SIZE:,} records per transaction; no embeddings. Each row is a separate "
+        "process; rec/s is wall clock, CPU is user+system seconds of that process, RSS its peak. "
+        "The ratio column is each row's wall time over the first paperwire ingest.",
+        "",
+        f"Command: `python bench/ingest.py --records {records:d}`  ",
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Python {info['python']}, "
+        f"{info['os']}",
+        "",
+        "| stage | records/s | wall s | CPU s | peak RSS MB | time vs paperwire ingest |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows:
+        lines.append(f"| {name} | {records / r['wall']:,.0f} | {r['wall']:.1f} | {r['cpu']:.1f} | "
+                     f"{r['rss_mb']:,.0f} | {r['wall'] / ingest['wall']:.2f}× |")
+    lines += [
+        "",
+        f"Summaries: first run {json.dumps(summaries[0])}; second run {json.dumps(summaries[1])}. "
+        f"Home on disk after both runs: {db_mb:,.0f} MB.",
+        f"Target: >= 20,000 records/s; measured {records / ingest['wall']:,.0f} records/s "
+        f"({'met' if records / ingest['wall'] >= 20_000 else 'NOT met'}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
