@@ -93,12 +93,15 @@ def home_of(ctx: click.Context) -> Path:
               help="Input format (default: detect from name and content).")
 @click.option("--strict", is_flag=True, help="Store nothing if any record is rejected.")
 @click.option("--year", type=int, default=None, help="Year for hf-page captures whose days have none.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parser processes for large line-oriented files (default: one per core above 32 MB).")
 @click.option("--json", "json_output", is_flag=True, help="Print one JSON summary object.")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str, strict: bool, year: int | None,
-           json_output: bool) -> None:
+           workers: int | None, json_output: bool) -> None:
     """Add papers from files (arXiv Atom/OAI/snapshot, HF pages or daily JSON, BibTeX, CSL-JSON)."""
     options: dict[str, Any] = {"year": year} if year else {}
+    options["workers"] = workers
     store = open_store(home_of(ctx))
     try:
         with byte_progress(show_progress(json_output), list(paths)) as hooks:

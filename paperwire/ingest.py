@@ -48,6 +48,7 @@ class _RunCounter:
 
     def __init__(self) -> None:
         self.status: dict[str, str] = {}
+        self.counts = {ADDED: 0, UPDATED: 0, UNCHANGED: 0}  # kept in step: a batch costs its own size
 
     def record(self, statuses: dict[str, str]) -> None:
         for pid, status in statuses.items():
@@ -55,11 +56,12 @@ class _RunCounter:
             if before is None or self._RANK[status] > self._RANK[before]:
                 # "added" earlier in the run stays "added" when a later file revises it
                 self.status[pid] = status
+                self.counts[status] += 1
+                if before is not None:
+                    self.counts[before] -= 1
 
     def fill(self, summary: IngestSummary) -> None:
-        counts = {ADDED: 0, UPDATED: 0, UNCHANGED: 0}
-        for status in self.status.values():
-            counts[status] += 1
+        counts = self.counts
         summary.added, summary.updated, summary.unchanged = counts[ADDED], counts[UPDATED], counts[UNCHANGED]
 
 

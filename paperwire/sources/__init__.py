@@ -3,14 +3,16 @@ for bad data; `read_source` opens a path, picks the parser and turns file errors
 
 from __future__ import annotations
 
+import gzip
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import BinaryIO
 
-from paperwire.sources import arxiv_atom, arxiv_oai, arxiv_snapshot, bibtex, csl_json, hf_daily, hf_page
-from paperwire.sources.base import ParseItem, Rejected, SourceError
+from paperwire.sources import arxiv_atom, arxiv_oai, arxiv_snapshot, bibtex, csl_json, hf_daily, hf_page, parallel
+from paperwire.sources.base import ParseItem, Rejected, SourceError, iter_lines
 
 __all__ = ["FORMATS", "ParseItem", "Rejected", "SourceError", "detect_format", "parse_stream", "read_source"]
 
@@ -51,16 +53,24 @@ def parse_stream(stream: BinaryIO, name: str, fmt: str, **options: object) -> It
 
 
 def read_source(path: Path, fmt: str = "auto", *, wrap: Callable[[BinaryIO], BinaryIO] | None = None,
-                **options: object) -> Iterator[ParseItem]:
-    """Parse one file. An unreadable file or unknown format yields a single Rejected."""
+                workers: int | None = 1, **options: object) -> Iterator[ParseItem]:
+    """Parse one file (gzip-compressed if its name ends in .gz). An unreadable file or unknown format
+    yields a single Rejected. `workers` > 1 parses line-oriented formats in that many processes;
+    None picks a number from the file size."""
     name = str(path)
     try:
-        with open(path, "rb") as raw:
+        with gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb") as raw:
             if fmt == "auto":
                 fmt = detect_format(path, raw.read(4096))
                 raw.seek(0)
             stream = wrap(raw) if wrap else raw
-            yield from parse_stream(stream, name, fmt, **options)
+            module = FORMATS.get(fmt)
+            if workers is None:
+                workers = parallel.default_workers(os.fstat(raw.fileno()).st_size)
+            if workers > 1 and module is not None and parallel.supports(module):
+                yield from parallel.parse_lines_in_workers(iter_lines(stream, name), name, fmt, workers)
+            else:
+                yield from parse_stream(stream, name, fmt, **options)
     except SourceError as exc:
         yield Rejected(name, "file", str(exc).removeprefix(f"{name}: "))
     except IsADirectoryError:

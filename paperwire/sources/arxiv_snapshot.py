@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
@@ -114,7 +114,12 @@ def record_to_item(record: Any, name: str, location: str) -> ParseItem:
 
 
 def parse(stream: BinaryIO, name: str) -> Iterator[ParseItem]:
-    for number, line in iter_lines(stream, name):
+    return parse_lines(iter_lines(stream, name), name)
+
+
+def parse_lines(lines: Iterable[tuple[int, str | Rejected]], name: str) -> Iterator[ParseItem]:
+    """Records from numbered lines: each line stands alone, so a file can be parsed in pieces."""
+    for number, line in lines:
         if isinstance(line, Rejected):
             yield line
             continue

@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from paperwire.model import TITLE_ID_PREFIX, Paper, merge_papers, normalise_title
 from paperwire.store.base import ADDED, UNCHANGED, UPDATED, PaperNotFound, UpsertResult
 from paperwire.store.migrations import MIGRATIONS
@@ -30,18 +32,30 @@ assert _COLUMNS[:4] == ("id", "title", "abstract", "authors") and len(_COLUMNS) 
 def _row_to_paper(row: sqlite3.Row | tuple) -> Paper:
     values = dict(zip(_COLUMNS, row[1:], strict=True))
     for name in _JSON_FIELDS:
-        values[name] = json.loads(values[name]) if values[name] else []
+        values[name] = orjson.loads(values[name]) if values[name] else []
+    values["raw_title"] = values["raw_title"] or values["title"]
+    values["raw_abstract"] = values["raw_abstract"] or values["abstract"]
     return Paper(**values)
 
 
-_encode_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(x, ensure_ascii=False), built once
+_encode_json_std = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _encode_json(value: list[str]) -> str:
+    """JSON text of a list of strings; orjson is ten times faster on the ingest path."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # a lone surrogate: the standard encoder writes it as an escape
+        return _encode_json_std(value)
 
 
 def _paper_values(paper: Paper) -> list[Any]:
     return [paper.id, paper.title, paper.abstract, _encode_json(paper.authors), _encode_json(paper.categories),
             paper.published, paper.updated, paper.listed_on, _encode_json(paper.links), paper.source,
             paper.upvotes, paper.submitted_by, paper.arxiv_id, paper.version, paper.doi, paper.num_comments,
-            paper.raw_title, paper.raw_abstract]
+            # the raw text is stored only where cleaning changed it (most abstracts have no LaTeX): half the bytes
+            "" if paper.raw_title == paper.title else paper.raw_title,
+            "" if paper.raw_abstract == paper.abstract else paper.raw_abstract]
 
 
 def _chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
@@ -67,6 +81,10 @@ class SQLiteStore:
             self.conn.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode survives a process kill; only an OS crash can lose the last commit.
             self.conn.execute("PRAGMA synchronous = NORMAL")
+            # Bulk ingests write gigabytes: a larger page cache keeps the id and title indexes in memory,
+            # and fewer, larger checkpoints mean fewer fsyncs (the WAL stays under ~64 MB).
+            self.conn.execute("PRAGMA cache_size = -65536")
+            self.conn.execute("PRAGMA wal_autocheckpoint = 16384")
             self.migrate()
 
     # ------------------------------------------------------------ schema

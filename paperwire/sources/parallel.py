@@ -1,0 +1,98 @@
+"""Parse a line-oriented file in worker processes.
+
+Turning a snapshot record into a Paper (JSON, ids, dates, LaTeX clean-up, links) costs more CPU than
+storing it, so a bulk ingest is parser-bound on one core. Here this process reads and numbers the
+lines (cheap, and it keeps error locations exact) and worker processes parse blocks of them. Results
+come back in file order, and only a few blocks are in flight, so memory stays flat for any file size.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import fields
+from operator import attrgetter
+from types import ModuleType
+
+from paperwire.model import Paper
+from paperwire.sources.base import ParseItem, Rejected
+
+LINES_PER_TASK = 1000
+# Below this a file parses faster than worker processes start.
+MIN_PARALLEL_BYTES = 32 * 1024 * 1024
+MAX_WORKERS = 8
+
+# A Paper crosses the process boundary as a plain tuple: pickling a dataclass costs twice as much.
+_PAPER_FIELDS = attrgetter(*(f.name for f in fields(Paper)))
+
+
+def supports(module: ModuleType) -> bool:
+    """Whether a format's records are single lines that can be parsed apart (it has parse_lines)."""
+    return hasattr(module, "parse_lines")
+
+
+def default_workers(size_bytes: int) -> int:
+    """Worker processes worth starting for a file of this size: one per core, none for small files."""
+    if size_bytes < MIN_PARALLEL_BYTES:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def _exit_with(parent: int) -> None:
+    """In a worker: leave as soon as the process that started the pool is gone (even by SIGKILL),
+    rather than wait forever on a task queue whose other end no one will write to again."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid was reused by another user's process: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _parse_block(fmt: str, name: str, lines: list[tuple[int, str | Rejected]]) -> list[tuple | Rejected]:
+    from paperwire.sources import FORMATS  # in the worker: the registry without an import cycle
+
+    return [_PAPER_FIELDS(item) if type(item) is Paper else item
+            for item in FORMATS[fmt].parse_lines(lines, name)]
+
+
+def parse_lines_in_workers(lines: Iterable[tuple[int, str | Rejected]], name: str, fmt: str,
+                           workers: int) -> Iterator[ParseItem]:
+    """The items `FORMATS[fmt].parse_lines(lines, name)` would yield, parsed by `workers` processes."""
+    # forkserver, not fork: the caller may run threads (a progress bar), and forking those is unsafe.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with,
+                             initargs=(os.getpid(),)) as pool:
+        pending: deque[Future[list[tuple | Rejected]]] = deque()
+        block: list[tuple[int, str | Rejected]] = []
+        for numbered in lines:
+            block.append(numbered)
+            if len(block) == LINES_PER_TASK:
+                pending.append(pool.submit(_parse_block, fmt, name, block))
+                block = []
+                if len(pending) > 2 * workers:
+                    yield from _unpack(pending.popleft().result())
+        if block:
+            pending.append(pool.submit(_parse_block, fmt, name, block))
+        while pending:
+            yield from _unpack(pending.popleft().result())
+
+
+def _unpack(items: list[tuple | Rejected]) -> Iterator[ParseItem]:
+    for item in items:
+        yield Paper(*item) if type(item) is tuple else item
