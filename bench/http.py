@@ -29,11 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+# This script is named like the standard library's http package: its folder goes after the standard
+# library on the path, or `import httpx` would find this file as `http`.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
+
+import httpx  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
-sys.path.insert(0, str(BENCH))
 from snapshot import write_snapshot  # noqa: E402
 
 SEARCH_WORDS = ("neural network attention transformer diffusion graph reinforcement learning language model "

@@ -25,6 +25,7 @@ from paperwire.web.security import (
     new_nonce,
     parse_limits,
 )
+from paperwire.web.views import math_html
 
 log = logging.getLogger("paperwire.web")
 
@@ -47,6 +48,7 @@ class Site:
         self.templates = Environment(loader=PackageLoader("paperwire.web", "templates"),
                                      autoescape=select_autoescape(["html", "xml"]), trim_blocks=True,
                                      lstrip_blocks=True)
+        self.templates.filters["math"] = math_html
         self._local = threading.local()
         self._stores: list[SQLiteStore] = []
         self._stores_lock = threading.Lock()

@@ -66,15 +66,80 @@ def make_cards(papers: list[Paper], local_votes: dict[str, int], voted: set[str]
 
 
 def highlight(text: str, query: str) -> Markup:
-    """Escaped text with the query's words wrapped in <mark>."""
+    """Escaped text with the query's words wrapped in <mark> (and its math fragments set as math_html does)."""
     words = sorted({w for w in re.findall(r"[\w-]{3,}", _strip_syntax(query))}, key=len, reverse=True)
     if not words:
-        return escape(text)
+        return math_html(text)
     pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words[:20]) + r")", re.IGNORECASE)
     out, last = [], 0
     for match in pattern.finditer(text):
-        out.append(escape(text[last:match.start()]))
+        out.append(math_html(text[last:match.start()]))
         out.append(Markup("<mark>") + escape(match.group(0)) + Markup("</mark>"))
+        last = match.end()
+    out.append(math_html(text[last:]))
+    return Markup("").join(out)
+
+
+# ------------------------------------------------------------ math fragments in HTML
+# Ingest already turns simple LaTeX into characters (ℓ₂, α, 10%). What is left in abstracts is
+# half-stripped markup such as "σ_{max}", "R^d", "N^{delta}", "C_Phi" and "na\"ive". On a page those
+# become <sub>/<sup> and symbols; the stored text, the JSON API and the Markdown view keep the text as is.
+
+_SYMBOLS = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "zeta": "ζ", "eta": "η",
+    "theta": "θ", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ",
+    "sigma": "σ", "tau": "τ", "phi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ",
+    "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Sigma": "Σ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
+    "top": "⊤", "ast": "∗", "star": "⋆", "infty": "∞", "circ": "∘", "times": "×", "in": "∈",
+}
+_SYMBOL_NAMES = "|".join(sorted(_SYMBOLS, key=len, reverse=True))
+_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303"}
+_ACCENTED = re.compile(r"""\\(["'`^~])\{?([A-Za-z])\}?""")  # na\"ive, Pad\'e, na\"{i}ve
+_URL_LIKE = re.compile(r"(?:https?://|www\.|github\.com/)\S+", re.IGNORECASE)
+# A base (a letter, digit, closing bracket or symbol) then _ or ^ and a braced group without nested
+# braces, a symbol name, or one letter or digit standing alone.
+_SCRIPT = re.compile(r"(?<=[^\s_^])([_^])(?:\{([^{}]{1,40})\}|(" + _SYMBOL_NAMES + r")(?![A-Za-z])|"
+                     r"([A-Za-z0-9\u0370-\u03ffℓ∞])(?![A-Za-z0-9]))")
+# A Greek letter's name written right before a script, as in "Sigma_{max}" or "Phi^2"
+_GREEK_NAMES = "|".join(sorted((k for k, v in _SYMBOLS.items() if "\u0370" <= v <= "\u03ff"), key=len, reverse=True))
+_NAME_BEFORE_SCRIPT = re.compile(r"(?<![A-Za-z\\])(" + _GREEK_NAMES + r")(?=[_^])")
+_NAME_INSIDE = re.compile(r"(?<![A-Za-z])(" + _SYMBOL_NAMES + r")(?![A-Za-z])")
+_LONE_BRACES = re.compile(r"(?<![\w_^])\{([^{}\s]{1,20})\}")  # {12.30%} → 12.30%
+
+
+def math_html(text: str) -> Markup:
+    """Escaped text with leftover LaTeX sub/superscripts, symbol names and accents made readable."""
+    if not text:
+        return Markup("")
+    out: list[Markup] = []
+    last = 0
+    for url in _URL_LIKE.finditer(text):  # URLs keep their underscores
+        out.append(_math_segment(text[last:url.start()]))
+        out.append(escape(url.group(0)))
+        last = url.end()
+    out.append(_math_segment(text[last:]))
+    return Markup("").join(out)
+
+
+def _math_segment(text: str) -> Markup:
+    if not any(c in text for c in "_^{\\"):
+        return escape(text)
+    import unicodedata
+
+    text = _ACCENTED.sub(lambda m: unicodedata.normalize("NFC", m.group(2) + _ACCENTS[m.group(1)]), text)
+    text = _NAME_BEFORE_SCRIPT.sub(lambda m: _SYMBOLS[m.group(1)], text)
+    text = _LONE_BRACES.sub(r"\1", text)
+    out: list[Markup] = []
+    last = 0
+    for match in _SCRIPT.finditer(text):
+        kind, braced, name, single = match.groups()
+        if braced is not None:
+            inner = _NAME_INSIDE.sub(lambda m: _SYMBOLS[m.group(1)], braced)
+        else:
+            inner = _SYMBOLS[name] if name else single
+        tag = "sub" if kind == "_" else "sup"
+        out.append(escape(text[last:match.start()]))
+        out.append(Markup(f"<{tag}>") + escape(inner) + Markup(f"</{tag}>"))
         last = match.end()
     out.append(escape(text[last:]))
     return Markup("").join(out)

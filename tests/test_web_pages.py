@@ -1,0 +1,256 @@
+"""The HTML pages on a real server: trending and its formula, top by period, the "new" badge, math
+fragments, the Markdown view, oversize parameters, and what an account's export and deletion cover."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import copy_home
+from web_server import csrf_of, serve, signed_up_client
+
+from paperwire.model import make_paper
+from paperwire.rank.trending import FORMULA, TOP_PERIODS, age_hours, trending_score, window
+from paperwire.store import open_store
+from paperwire.store.library import Library
+from paperwire.store.mail import MailStore
+from paperwire.web.views import is_new, math_html
+
+MATH_TITLE = "Spectral Bounds for Mixing Kernels in Sparse Attention"
+MATH_ABSTRACT = ("We bound σ_{max} of the kernel K_{ij} by O(d^{kq}) and show that f_theta is naïve-free; "
+                 "the naive estimator of Z\\\"urich et al. costs R^d. Code: https://github.com/x/mix_kernels_v2.")
+MATH_ID = make_paper(title=MATH_TITLE, source="test").id
+CARD = re.compile(r'<article class="card" id="p-[^"]*" data-id="([^"]+)">(.*?)</article>', re.S)
+
+
+@pytest.fixture(scope="module")
+def home(seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = copy_home(seed_home, tmp_path_factory.mktemp("web-pages") / "home")
+    store = open_store(home)
+    store.upsert_papers([make_paper(title=MATH_TITLE, abstract=MATH_ABSTRACT, source="test", listed_on="2025-03-11")])
+    store.close()
+    return home
+
+
+@pytest.fixture(scope="module")
+def base(home: Path):
+    with serve(home) as url:
+        yield url
+
+
+def cards(page: str) -> list[tuple[str, str]]:
+    """(paper id, card HTML) in page order."""
+    return CARD.findall(page)
+
+
+def card_in_feed(base: str, day: str, paper_id: str) -> str:
+    """The card of a paper in a day's feed, whichever page it is on."""
+    for page_number in range(1, 50):
+        page = httpx.get(f"{base}/papers/date/{day}", params={"page": page_number}, timeout=60)
+        assert page.status_code == 200
+        found = [card_html for pid, card_html in cards(page.text) if pid == paper_id]
+        if found:
+            return found[0]
+        if "Next page" not in page.text:
+            break
+    raise AssertionError(f"{paper_id} is not in the feed of {day}")
+
+
+def votes_in(card_html: str) -> int:
+    return int(re.search(r"data-count>(\d+)<", card_html).group(1))
+
+
+def vote(client: httpx.Client, paper_id: str) -> None:
+    token = csrf_of(client.get(f"/papers/{paper_id}").text)
+    response = client.post(f"/papers/{paper_id}/vote", data={"csrf_token": token, "action": "up"},
+                           headers={"accept": "application/json"})
+    assert response.status_code == 200 and response.json()["voted"] is True
+
+
+# ------------------------------------------------------------ trending and top
+
+
+def test_trending_page_shows_its_formula_and_ranks_by_it(base: str) -> None:
+    page = httpx.get(base + "/trending", timeout=60).text
+    assert html.escape(FORMULA, quote=False) in page
+    listed = cards(page)
+    assert len(listed) >= 10
+    now = datetime.now(UTC)
+    scores = []
+    for paper_id, card_html in listed:
+        shown = float(re.search(r'class="score">score ([0-9.e+-]+)<', card_html).group(1))
+        info = httpx.get(f"{base}/api/papers/{paper_id}", timeout=30).json()
+        expected = trending_score(info["upvotes"], age_hours(info["submittedOnDailyAt"][:10], now))
+        assert shown == pytest.approx(expected, rel=1e-3)  # the page shows 4 significant digits
+        scores.append(expected)
+    assert scores == sorted(scores, reverse=True)
+    # the API's trending sort is the same ranking
+    api = httpx.get(base + "/api/daily_papers", params={"sort": "trending", "limit": len(listed)}, timeout=30).json()
+    assert [entry["paper"]["id"] for entry in api] == [paper_id for paper_id, _ in listed]
+
+
+def test_a_vote_lifts_a_paper_in_trending(base: str) -> None:
+    before = [paper_id for paper_id, _ in cards(httpx.get(base + "/trending", timeout=60).text)]
+    # among the papers of the newest day (same age), one vote is worth more than none
+    newest_day = httpx.get(base + "/api/daily_papers", params={"limit": 1}, timeout=30).json()[0]["publishedAt"][:10]
+    day = [e["paper"] for e in httpx.get(base + "/api/daily_papers", params={"date": newest_day, "limit": 100},
+                                         timeout=30).json()]
+    unvoted = [p["id"] for p in day if p["upvotes"] == min(q["upvotes"] for q in day)]
+    target = next(pid for pid in reversed(before) if pid in unvoted) if set(before) & set(unvoted) else unvoted[-1]
+    vote(signed_up_client(base, "trendvoter"), target)
+    after = [paper_id for paper_id, _ in cards(httpx.get(base + "/trending", timeout=60).text)]
+    assert target in after
+    if target in before:
+        assert after.index(target) < before.index(target)
+
+
+@pytest.mark.parametrize("period", ["week", "month", "year"])
+def test_top_lists_the_period_by_votes(base: str, period: str) -> None:
+    page = httpx.get(base + "/top", params={"period": period}, timeout=60).text
+    first, last = re.search(r"listed (\d{4}-\d{2}-\d{2}) – (\d{4}-\d{2}-\d{2})", page).groups()
+    assert (first, last) == window(last, TOP_PERIODS[period])
+    listed = cards(page)
+    assert listed
+    votes = [votes_in(card_html) for _, card_html in listed]
+    assert votes == sorted(votes, reverse=True)
+    for _, card_html in listed:
+        day = re.search(r'href="/papers/date/(\d{4}-\d{2}-\d{2})"', card_html).group(1)
+        assert first <= day <= last
+
+
+def test_a_vote_puts_a_paper_on_top_of_the_week(base: str) -> None:
+    page = httpx.get(base + "/top", params={"period": "week"}, timeout=60).text
+    listed = cards(page)
+    leader_votes = votes_in(listed[0][1])
+    target = listed[-1][0]
+    voters = [signed_up_client(base, f"topvoter{i}") for i in range(leader_votes - votes_in(listed[-1][1]) + 1)]
+    for client in voters:
+        vote(client, target)
+    top = cards(httpx.get(base + "/top", params={"period": "week"}, timeout=60).text)
+    assert top[0][0] == target
+
+
+def test_top_periods_nest(base: str) -> None:
+    totals = {}
+    for period in ("week", "month", "year"):
+        page = httpx.get(base + "/top", params={"period": period}, timeout=60).text
+        totals[period] = int(re.search(r"(\d+) papers? listed", page).group(1))
+    assert totals["week"] <= totals["month"] <= totals["year"]
+
+
+# ------------------------------------------------------------ the "new" badge
+
+
+def test_new_means_listed_in_the_last_24_hours() -> None:
+    now = datetime(2025, 3, 12, 9, 30, tzinfo=UTC)
+    assert is_new("2025-03-12", now)
+    assert is_new("2025-03-11", now)  # the day ended 9.5 hours ago
+    assert not is_new("2025-03-11", now + timedelta(hours=15))  # … and now 24.5 hours ago
+    assert not is_new("2025-03-10", now)
+    assert not is_new("2025-03-13", now)  # not yet listed
+    assert not is_new(None, now)
+
+
+def test_a_submission_today_carries_the_new_badge(base: str) -> None:
+    client = signed_up_client(base, "badgesubmitter")
+    token = csrf_of(client.get("/submit").text)
+    response = client.post("/submit", data={
+        "csrf_token": token, "title": "Fresh Results on Badge-Worthy Sparse Probes",
+        "abstract": "We show fresh results about sparse probes that deserve a badge on the front page. " * 2})
+    assert response.status_code == 303
+    paper_page = client.get(response.headers["location"]).text
+    assert '<span class="badge new">new</span>' in paper_page
+    paper_id = response.headers["location"].removeprefix("/papers/")
+    today = datetime.now(UTC).date().isoformat()
+    assert 'class="badge new"' in card_in_feed(base, today, paper_id)
+    old = httpx.get(base + "/papers/date/2025-03-11", timeout=60).text
+    assert cards(old) and 'class="badge new"' not in old
+
+
+# ------------------------------------------------------------ math, Markdown
+
+
+def test_math_fragments_render_as_sub_and_superscripts(base: str) -> None:
+    page = httpx.get(f"{base}/papers/{MATH_ID}", timeout=60).text
+    abstract = re.search(r'<section class="abstract-full">(.*?)</section>', page, re.S).group(1)
+    for fragment in ("σ<sub>max</sub>", "K<sub>ij</sub>", "d<sup>kq</sup>", "f<sub>θ</sub>", "R<sup>d</sup>",
+                     "Zürich"):
+        assert fragment in abstract, fragment
+    assert "https://github.com/x/mix_kernels_v2" in abstract  # URLs keep their underscores
+    assert "σ<sub>max</sub>" in card_in_feed(base, "2025-03-11", MATH_ID)
+    # the JSON API and the Markdown view carry the text itself
+    assert "σ_{max}" in httpx.get(f"{base}/api/papers/{MATH_ID}", timeout=30).json()["summary"]
+    assert "σ_{max}" in httpx.get(f"{base}/papers/{MATH_ID}.md", timeout=30).text
+
+
+def test_math_html_escapes_and_leaves_words_alone() -> None:
+    assert str(math_html('<img src=x onerror="a_{1}"> x_{<b>}')) == \
+        "&lt;img src=x onerror=&#34;a<sub>1</sub>&#34;&gt; x<sub>&lt;b&gt;</sub>"
+    assert str(math_html("snake_case AUC_ROC _emphasis_ a ^ b")) == "snake_case AUC_ROC _emphasis_ a ^ b"
+    assert str(math_html("Sigma_{max} and C_Phi and exp(QK^top)")) == \
+        "Σ<sub>max</sub> and C<sub>Φ</sub> and exp(QK<sup>⊤</sup>)"
+    assert str(math_html("R^{n times n}, {12.30%} better")) == "R<sup>n × n</sup>, 12.30% better"
+
+
+def test_markdown_view(base: str) -> None:
+    page = httpx.get(f"{base}/papers/{MATH_ID}", timeout=60).text
+    assert f'href="/papers/{MATH_ID}.md"' in page
+    response = httpx.get(f"{base}/papers/{MATH_ID}.md", timeout=30)
+    assert response.headers["content-type"].startswith("text/markdown")
+    text = response.text
+    assert text.startswith(f"# {MATH_TITLE}\n")
+    assert "## Abstract" in text and "Listed: 2025-03-11" in text
+    assert "- [Code](https://github.com/x/mix_kernels_v2)" in text
+    assert httpx.get(f"{base}/papers/2401.99999.md", timeout=30).status_code == 404
+
+
+# ------------------------------------------------------------ parameters
+
+
+@pytest.mark.parametrize("path", [
+    "/papers/date/2025-03-11?page=100000", "/papers/date/2025-03-11?page=0", "/?page=abc",
+    "/search?q=" + "a" * 301, "/search?q=x&page=11", "/top?period=decade", "/papers/week/2025-W99",
+    "/papers/month/2025-13", "/papers/date/2025-02-30",
+])
+def test_html_pages_refuse_oversize_or_bad_parameters(base: str, path: str) -> None:
+    page = httpx.get(base + path, timeout=30)
+    assert 400 <= page.status_code < 500
+    assert page.headers["content-type"].startswith("text/html")
+    as_json = httpx.get(base + path, headers={"accept": "application/json"}, timeout=30)
+    assert as_json.status_code == page.status_code
+    assert isinstance(as_json.json()["error"], str)
+
+
+# ------------------------------------------------------------ account data
+
+
+def test_export_covers_library_and_subscriptions_and_delete_removes_them(home: Path, base: str) -> None:
+    client = signed_up_client(base, "librarian")
+    store = open_store(home)
+    try:
+        user_id = Library(store).user("librarian").id
+        Library(store).save(user_id, [MATH_ID], tag="kernels")
+        MailStore(store).upsert_subscription("librarian@example.org", "weekly", user_id=user_id)
+    finally:
+        store.close()
+    vote(client, MATH_ID)
+    data = json.loads(client.get("/account/export.json").text)
+    assert [(i["paper_id"], i["tag"]) for i in data["library_items"]] == [(MATH_ID, "kernels")]
+    assert [(s["email"], s["period"]) for s in data["subscriptions"]] == [("librarian@example.org", "weekly")]
+    assert [v["paper_id"] for v in data["votes"]] == [MATH_ID]
+    token = csrf_of(client.get("/account").text)
+    assert client.post("/account/delete", data={"csrf_token": token, "password": "correct horse battery"}
+                       ).status_code == 303
+    store = open_store(home)
+    try:
+        for table in ("library_items", "subscriptions", "votes", "web_sessions"):
+            assert store.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", (user_id,)
+                                      ).fetchone()[0] == 0, table
+        assert store.conn.execute("SELECT COUNT(*) FROM users WHERE username = 'librarian'").fetchone()[0] == 0
+    finally:
+        store.close()
