@@ -37,6 +37,8 @@ MINILM_MAX_TOKENS = 256
 STATIC_MAX_TOKENS = 512
 # About 256 word pieces of English; the tokenizers cut again, this only bounds the work.
 MAX_EMBED_CHARS = 2000
+# Up to this many texts (queries, a paper or two) MiniLM runs on one thread.
+SMALL_BATCH = 4
 
 
 class EmbedderError(RuntimeError):
@@ -147,8 +149,18 @@ class MiniLMEmbedder:
         import torch
 
         with self._lock, torch.inference_mode():
-            vectors = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
-                                        convert_to_numpy=True, normalize_embeddings=False)
+            threads = torch.get_num_threads()
+            # A query or two is a few tiny matrix products: splitting them across threads costs more in
+            # synchronisation than it saves, and on a busy machine 30 times more (measured: 0.4 vs 12 ms
+            # per layer). Batches keep all threads.
+            if len(texts) <= SMALL_BATCH and threads > 1:
+                torch.set_num_threads(1)
+            try:
+                vectors = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                                            convert_to_numpy=True, normalize_embeddings=False)
+            finally:
+                if torch.get_num_threads() != threads:
+                    torch.set_num_threads(threads)
         return _normalise(vectors)
 
 
