@@ -240,10 +240,31 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
 @click.option("--host", default="127.0.0.1", help="Address to listen on.")
 @click.option("--port", default=8000, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, type=click.IntRange(1, 64), help="Server processes (each loads the index).")
+@click.option("--digest-at", default=None, metavar="HH:MM",
+              help="Send the digests from the server each day at this local time (else PAPERWIRE_DIGEST_AT; "
+                   "unset: use cron and `paperwire digest send`).")
+@click.option("--digest-weekday", default=None, type=click.Choice(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+              help="Day of the weekly digest (default mon, or PAPERWIRE_DIGEST_WEEKDAY).")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Serve the web site, the JSON and arXiv-style APIs and the feeds."""
-    serve_app(home_of(ctx), host, port, workers=workers)
+def serve(ctx: click.Context, host: str, port: int, workers: int, digest_at: str | None,
+          digest_weekday: str | None) -> None:
+    """Serve the web site, the JSON and arXiv-style APIs and the feeds (and, if asked, the digests)."""
+    from paperwire.config import load_config
+    from paperwire.digest.schedule import ScheduleConfigError, parse_times
+
+    home = home_of(ctx)
+    # The server's processes read the schedule from the environment, like every other setting.
+    if digest_at:
+        os.environ["PAPERWIRE_DIGEST_AT"] = digest_at
+    if digest_weekday:
+        os.environ["PAPERWIRE_DIGEST_WEEKDAY"] = digest_weekday
+    try:
+        times = parse_times(load_config(home))
+    except ScheduleConfigError as exc:
+        fail(str(exc), 2)
+    if times is not None:
+        _mail_settings_or_fail(home)
+    serve_app(home, host, port, workers=workers)
 
 
 def serve_app(home: Path, host: str, port: int, workers: int = 1) -> None:
@@ -717,12 +738,13 @@ def recommend(ctx: click.Context, user_name: str, tag: str | None, limit: int, j
 
 
 def _mail_settings_or_fail(home: Path) -> Any:
+    """The mail settings; a setting that cannot work exits 2 (fix the configuration) before any work."""
     from paperwire.digest.settings import MailConfigError, load_mail_settings
 
     try:
         return load_mail_settings(home)
     except MailConfigError as exc:
-        fail(str(exc))
+        fail(str(exc), 2)
 
 
 @main.command()
@@ -740,6 +762,7 @@ def subscribe(ctx: click.Context, email: str, period: str, user_name: str | None
     from paperwire.digest.compose import InvalidEmail
     from paperwire.digest.deliver import deliver
     from paperwire.digest.subscriptions import subscribe as subscribe_address
+    from paperwire.digest.subscriptions import subscription_content
     from paperwire.digest.tokens import mail_secret
 
     home = home_of(ctx)
@@ -747,13 +770,16 @@ def subscribe(ctx: click.Context, email: str, period: str, user_name: str | None
     store = open_store(home)
     try:
         user_id = _user_or_fail(store, user_name).id if user_name else None
-        content = {"trending": not no_trending, "recommendations": user_id is not None, "tag": tag,
-                   "alerts": user_id is not None, "searches": list(searches)}
+        if tag and user_id is None:
+            fail("--tag needs --user (recommendations learn from that user's library)", 2)
         try:
+            content = subscription_content(trending=not no_trending, recommendations=user_id is not None, tag=tag,
+                                           alerts=user_id is not None, searches=searches,
+                                           linked=user_id is not None)
             result = subscribe_address(store, settings, mail_secret(home), email, period=period, user_id=user_id,
                                        content=content)
         except (InvalidEmail, ValueError) as exc:
-            fail(str(exc))
+            fail(str(exc), 2)
         report = deliver(home, store, settings, kinds=("confirm",))
     finally:
         store.close()

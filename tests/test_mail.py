@@ -13,9 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,11 +25,12 @@ import uvicorn
 
 from paperwire.digest.compose import InvalidEmail, validate_email
 from paperwire.digest.digests import DigestBuilder
+from paperwire.digest.schedule import WEEKDAYS, DigestTimes, ScheduleConfigError, parse_times
 from paperwire.digest.settings import MailSettings
 from paperwire.ingest import ingest_paths
 from paperwire.model import make_paper
 from paperwire.store import open_store
-from paperwire.store.mail import MailStore
+from paperwire.store.mail import MailStore, Subscription
 from paperwire.web.app import create_app
 from tests.conftest import SEEDS, cli_json, run_cli
 from tests.smtp_server import Recorder, free_port, smtp_server
@@ -330,3 +333,173 @@ def test_api_subscribe_and_signed_links(mail_home: Path, smtp: Recorder, monkeyp
         assert client.post("/mail/unsubscribe/WzEsIjAwMDAwMDAwMDAwMDAwMDAiXQ.abc.def",
                            data={"List-Unsubscribe": "One-Click"}).status_code == 400
         assert statuses(mail_home)["dave@example.org"] == "active"
+
+
+def confirm_mails(recorder: Recorder, email: str) -> list[str]:
+    return [m.text() for m in recorder.to(email) if "Confirm" in (m.message["Subject"] or "")]
+
+
+def allow_another_confirmation(home: Path, email: str) -> None:
+    """Age the address's confirmation mails past the resend pause (as if ten minutes went by)."""
+    store = open_store(home)
+    try:
+        with store.transaction():
+            store.conn.execute("UPDATE outbox SET created_at = '2000-01-01T00:00:00Z' WHERE kind = 'confirm' AND "
+                               "recipient = ?", (email,))
+    finally:
+        store.close()
+
+
+def subscription(home: Path, email: str) -> Any:
+    store = open_store(home)
+    try:
+        return MailStore(store).by_email(email)
+    finally:
+        store.close()
+
+
+def test_subscription_choices_and_changes_confirmed_by_mail(mail_home: Path, smtp: Recorder,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    mail_env(monkeypatch, smtp.port)
+    email = "erin@example.org"
+    with WebServer(mail_home) as web:
+        client = httpx.Client(base_url=web.url, timeout=30)
+        nothing = client.post("/api/subscribe", json={"email": email, "trending": False})
+        assert nothing.status_code == 422 and "choose something to receive" in nothing.json()["error"]
+        ok = client.post("/api/subscribe", json={"email": email, "period": "weekly", "trending": False,
+                                                 "searches": ["diffusion models", "  diffusion   models "]})
+        assert ok.status_code == 202
+        wait_for(lambda: confirm_mails(smtp, email))
+        text = confirm_mails(smtp, email)[0]
+        assert "weekly" in text and "new papers for “diffusion models”" in text and "trending papers" not in text
+        first_link = link_in(text, "/mail/confirm/")
+        assert "will get the weekly paperwire digest: new papers for “diffusion models”" in client.get(first_link).text
+        sub = subscription(mail_home, email)
+        assert (sub.status, sub.period, sub.content["searches"], sub.content["trending"]) == \
+            ("active", "weekly", ["diffusion models"], False)
+
+        # Anyone can type the address into the form: the change waits for the owner's confirmation.
+        allow_another_confirmation(mail_home, email)
+        assert client.post("/api/subscribe", json={"email": email, "period": "daily"}).status_code == 202
+        wait_for(lambda: len(confirm_mails(smtp, email)) == 2)
+        change = confirm_mails(smtp, email)[1]
+        assert "asked to change" in change and "it is daily" in change and "trending papers" in change
+        sub = subscription(mail_home, email)
+        assert (sub.period, sub.content["trending"], sub.requested["period"]) == ("weekly", False, "daily")
+        # The old link (from the first mail) does not apply the new request; the new one does, once.
+        client.get(first_link)
+        assert subscription(mail_home, email).period == "weekly"
+        client.get(link_in(change, "/mail/confirm/"))
+        sub = subscription(mail_home, email)
+        assert (sub.period, sub.content["trending"], sub.requested) == ("daily", True, None)
+
+        # From the site form, signed in with the same address: recommendations from one tag, keyword alerts.
+        signup = client.get("/signup")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', signup.text).group(1)
+        assert client.post("/signup", data={"csrf_token": token, "username": "frank", "password": "long password",
+                                            "email": "frank@example.org"}).status_code == 303
+        form = client.get("/subscribe").text
+        assert 'name="recommendations"' in form and 'name="keywords"' in form
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        answer = client.post("/subscribe", data={
+            "csrf_token": token, "email": "frank@example.org", "period": "daily", "trending": "true",
+            "recommendations": "tag:ml", "alerts": "true", "keywords": "speculative decoding\n\nmixture of experts"})
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        frank = subscription(mail_home, "frank@example.org")
+        assert frank.user_id is not None and frank.content == {
+            "trending": True, "recommendations": True, "tag": "ml", "alerts": True,
+            "searches": ["speculative decoding", "mixture of experts"]}
+        # Someone else's address gets no personal sections, whatever the form says.
+        client.post("/subscribe", data={"csrf_token": token, "email": "gina@example.org", "recommendations": "*",
+                                        "alerts": "true", "trending": "true"})
+        gina = subscription(mail_home, "gina@example.org")
+        assert gina.user_id is None and (gina.content["recommendations"], gina.content["alerts"]) == (False, False)
+
+
+def wait_for(condition: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_mail_headers_cannot_be_injected_from_user_data(mail_home: Path) -> None:
+    """Searches, tags and titles with line breaks land in the body only; the header set is fixed."""
+    store = open_store(mail_home)
+    try:
+        store.upsert_papers([make_paper(title="Title\r\nBcc: victim@example.org", abstract="x\r\n\r\nBody",
+                                        source="test", listed_on=date.today())])
+        mail = MailStore(store)
+        sub = mail.upsert_subscription("reader@example.org", "daily",
+                                       content={"trending": True, "searches": ["q\r\nBcc: victim@example.org"]})
+        mail.activate(sub.id)
+        builder = DigestBuilder(mail_home, store, MailSettings(base_url="https://papers.example.org"), "k" * 32,
+                                "daily", date.today())
+        _, raw = builder.render(mail.get(sub.id), builder.build(mail.get(sub.id)))
+        with pytest.raises(InvalidEmail):
+            builder.render(Subscription(sub.id, "a@example.org\r\nBcc: v@example.org", "daily", "active", None),
+                           builder.build(mail.get(sub.id)))
+    finally:
+        store.close()
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert sorted(msg.keys()) == sorted(["Content-Type", "MIME-Version", "From", "To", "Subject", "Date",
+                                         "Message-ID", "Auto-Submitted", "List-Unsubscribe", "List-Unsubscribe-Post",
+                                         "List-Id"])
+    assert "Bcc" not in raw.split(b"\r\n\r\n", 1)[0].decode()
+    assert msg["To"] == "reader@example.org"
+
+
+def test_cli_errors_are_one_line_with_exit_codes(mail_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mail_env(monkeypatch, free_port())
+    monkeypatch.setenv("PAPERWIRE_SMTP_SECURITY", "tls-please")
+    for args in (("digest", "send", "--period", "daily"), ("subscribe", "a@example.org")):
+        proc = run_cli(mail_home, *args)
+        assert proc.returncode == 2 and proc.stderr.strip() == \
+            "paperwire: PAPERWIRE_SMTP_SECURITY: use one of none, starttls, ssl, not 'tls-please'"
+    monkeypatch.setenv("PAPERWIRE_SMTP_SECURITY", "none")
+    proc = run_cli(mail_home, "subscribe", "a@example.org", "--no-trending")
+    assert proc.returncode == 2 and "choose something to receive" in proc.stderr
+    proc = run_cli(mail_home, "subscribe", "a@example.org", "--tag", "ml")
+    assert proc.returncode == 2 and proc.stderr.strip() == \
+        "paperwire: --tag needs --user (recommendations learn from that user's library)"
+    proc = run_cli(mail_home, "serve", "--digest-at", "25:99")
+    assert proc.returncode == 2 and proc.stderr.strip() == \
+        "paperwire: PAPERWIRE_DIGEST_AT: not a time of day (HH:MM): '25:99'"
+    proc = run_cli(mail_home, "digest", "send", "--period", "monthly")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    # Nothing due and nobody subscribed: success, and the JSON says so.
+    proc = run_cli(mail_home, "digest", "send", "--period", "weekly", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["queued"] == 0 and not proc.stderr
+
+
+def test_schedule_times() -> None:
+    times = parse_times({"PAPERWIRE_DIGEST_AT": "07:30", "PAPERWIRE_DIGEST_WEEKDAY": "Friday"})
+    assert times == DigestTimes(dt_time(7, 30), 4)
+    friday = datetime(2025, 3, 14, 7, 29)
+    assert times.due(friday, {}) == []
+    assert times.due(friday.replace(minute=30), {}) == ["daily", "weekly"]
+    assert times.due(friday.replace(hour=9), {"daily": "2025-03-14"}) == ["weekly"]
+    assert times.due(datetime(2025, 3, 15, 8), {"daily": "2025-03-14", "weekly": "2025-03-14"}) == ["daily"]
+    assert parse_times({}) is None
+    with pytest.raises(ScheduleConfigError):
+        parse_times({"PAPERWIRE_DIGEST_AT": "07:00", "PAPERWIRE_DIGEST_WEEKDAY": "someday"})
+
+
+def test_serve_sends_the_digests_on_its_schedule(mail_home: Path, smtp: Recorder,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    mail_env(monkeypatch, smtp.port)
+    activate(mail_home, "sched1@example.org", "sched2@example.org")
+    activate(mail_home, "weekly@example.org", period="weekly")
+    monkeypatch.setenv("PAPERWIRE_DIGEST_AT", "00:00")  # due as soon as the server starts
+    monkeypatch.setenv("PAPERWIRE_DIGEST_WEEKDAY", WEEKDAYS[date.today().weekday()])
+    monkeypatch.setenv("PAPERWIRE_DIGEST_CHECK_SECONDS", "0.2")
+    with WebServer(mail_home):
+        wait_for(lambda: len(smtp.messages) >= 3)
+        time.sleep(1.0)  # several more checks: nothing is sent twice
+    assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == \
+        ["sched1@example.org", "sched2@example.org", "weekly@example.org"]
+    assert all("digest" in m.message["Subject"] for m in smtp.messages)
+    # A second server the same day (a restart) sends nothing again.
+    with WebServer(mail_home):
+        time.sleep(1.0)
+    assert len(smtp.messages) == 3

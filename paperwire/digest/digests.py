@@ -28,7 +28,7 @@ from paperwire.model import Paper
 from paperwire.rank.recommend import TRENDING, Recommender
 from paperwire.rank.trending import rank_trending
 from paperwire.store.accounts import Accounts
-from paperwire.store.library import Library
+from paperwire.store.library import NOT_RELEVANT, READ, Library
 from paperwire.store.mail import ACTIVE, MailStore, Subscription
 
 PER_SECTION = 10
@@ -90,6 +90,7 @@ class DigestBuilder:
         self._index = index
         self._recommender: Recommender | None = None
         self._rendered: dict[tuple, tuple[str, str]] = {}
+        self._alert_hits: dict[str, list[Paper]] = {}
         self.candidates = self._new_papers()
         papers = list({p.id: p for p in store.get_papers(self.candidates).values()}.values())
         self.papers: dict[str, Paper] = {p.id: p for p in papers}
@@ -147,8 +148,10 @@ class DigestBuilder:
         if not self.candidates:
             return Digest()
         content = {**default_content(sub), **sub.content}
-        sent = self.mail.sent_papers(sub.id)
-        seen = set(sent)
+        seen = self.mail.sent_papers(sub.id)
+        if sub.user_id is not None:
+            # Saved, read and "not relevant" papers stay out of every section, trending included.
+            seen |= self._library_papers(sub.user_id)
         digest = Digest()
         room = MAX_PER_MAIL
 
@@ -175,8 +178,9 @@ class DigestBuilder:
         if content.get("alerts") and sub.user_id is not None:
             searches += [q for q in self.library.searches(sub.user_id) if q not in searches]
         for query in searches:
+            fresh = [p for p in self._search(query) if p.id not in seen][:PER_ALERT]
             take(f"New for “{query}”", [DigestItem(p, self._url(p), f"matches your alert “{query}”")
-                                       for p in self._search(query)])
+                                       for p in fresh])
         if content.get("trending", True):
             items = []
             for paper, votes in self.trending:
@@ -188,15 +192,28 @@ class DigestBuilder:
             take("Trending", items)
         return digest
 
-    def _search(self, query: str) -> list[Paper]:
-        from paperwire.index import QueryError
+    def _library_papers(self, user_id: int) -> set[str]:
+        ids = set(self.library.saved(user_id)) | set(self.library.marked(user_id, READ))
+        ids |= set(self.library.marked(user_id, NOT_RELEVANT))
+        if not ids:
+            return ids
+        return ids | {p.id for p in self.store.get_papers(list(ids)).values()}  # aliases → current ids
 
-        try:
-            hits = self.index().search(query, limit=100)
-        except QueryError:
-            return []
-        wanted = set(self.papers)
-        return [h.paper for h in hits if h.paper.id in wanted][:PER_ALERT]
+    def _search(self, query: str) -> list[Paper]:
+        """New papers matching a keyword alert, best first; each distinct query is searched once per run.
+
+        The subscriber's exclusions are applied by the caller, so this keeps more than PER_ALERT."""
+        hits = self._alert_hits.get(query)
+        if hits is None:
+            from paperwire.index import QueryError
+
+            try:
+                found = self.index().search(query, limit=100)
+            except QueryError:
+                found = []
+            hits = [h.paper for h in found if h.paper.id in self.papers]
+            self._alert_hits[query] = hits
+        return hits
 
     # ------------------------------------------------------------ queueing
 

@@ -96,6 +96,8 @@ class Recommender:
         self._ids: list[str] | None = None
         self._vectors: np.ndarray | None = None
         self._row: dict[str, int] = {}
+        # The last candidate list resolved: a digest run asks for every subscriber among the same papers.
+        self._pool: tuple[tuple[str, ...], list[str]] | None = None
 
     # ------------------------------------------------------------ vectors
 
@@ -115,6 +117,12 @@ class Recommender:
             if paper is not None and paper.id in self._row:
                 out[paper.id] = None
         return list(out)
+
+    def _candidates(self, candidates: Collection[str]) -> list[str]:
+        key = tuple(candidates)
+        if self._pool is None or self._pool[0] != key:
+            self._pool = (key, self._resolve(key))
+        return self._pool[1]
 
     # ------------------------------------------------------------ public
 
@@ -154,7 +162,8 @@ class Recommender:
         neg_vectors = self._vectors[[self._row[p] for p in negatives]]
         # An explicit "not relevant" says more than a random paper.
         weights = np.array([3.0] * len(neg_ids) + [1.0] * len(sampled), dtype=np.float32)
-        pool = [pid for pid in (self._resolve(candidates) if candidates is not None else self._ids) if pid not in skip]
+        pool = [pid for pid in (self._candidates(candidates) if candidates is not None else self._ids)
+                if pid not in skip]
         if not pool:
             return []
         pool_vectors = self._vectors[[self._row[p] for p in pool]]

@@ -59,6 +59,9 @@ MAIL_SCHEMA: list[str] = [
     ) WITHOUT ROWID""",
     "CREATE INDEX sent_items_outbox ON sent_items(outbox_id)",
 ]
+# A change asked for from the site to an active subscription waits here (JSON: period, content,
+# user_id) until the confirm link in the mail to that address applies it.
+MAIL_REQUESTS_SCHEMA: list[str] = ["ALTER TABLE subscriptions ADD COLUMN requested TEXT"]
 
 PERIODS = ("daily", "weekly")
 PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
@@ -76,6 +79,7 @@ class Subscription:
     created_at: str = ""
     confirmed_at: str | None = None
     unsubscribed_at: str | None = None
+    requested: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"email": self.email, "period": self.period, "status": self.status}
@@ -95,13 +99,14 @@ class OutboxItem:
     message: bytes = b""
 
 
-_SUB_COLUMNS = "id, email, period, status, user_id, content, created_at, confirmed_at, unsubscribed_at"
+_SUB_COLUMNS = "id, email, period, status, user_id, content, created_at, confirmed_at, unsubscribed_at, requested"
 _OUTBOX_COLUMNS = "id, dedupe_key, subscription_id, kind, recipient, message_id, status, attempts, last_error"
 
 
 def _subscription(row: tuple) -> Subscription:
     values = list(row)
     values[5] = json.loads(values[5] or "{}")
+    values[9] = json.loads(values[9]) if values[9] else None
     return Subscription(*values)
 
 
@@ -136,11 +141,12 @@ class MailStore:
         return [_subscription(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
 
     def upsert_subscription(self, email: str, period: str, *, user_id: int | None = None,
-                            content: dict[str, Any] | None = None) -> Subscription:
+                            content: dict[str, Any] | None = None, apply_to_active: bool = True) -> Subscription:
         """Create a pending subscription, or update the wishes of an existing one.
 
         An unsubscribed address starts again as pending (it must confirm again); an active one
-        stays active."""
+        stays active. With `apply_to_active` False an active subscription keeps its settings and
+        the wish is stored as `requested` until `apply_request` (the owner confirmed it)."""
         if period not in PERIODS:
             raise ValueError(f"period must be one of {', '.join(PERIODS)}")
         with self.store.transaction():
@@ -150,14 +156,33 @@ class MailStore:
                     "INSERT INTO subscriptions(email, period, status, user_id, content) VALUES (?, ?, ?, ?, ?)",
                     (email, period, PENDING, user_id, json.dumps(content or {}, sort_keys=True)))
                 return self.get(int(cur.lastrowid or 0))  # type: ignore[return-value]
+            if existing.status == ACTIVE and not apply_to_active:
+                wish = {"period": period, "user_id": user_id if user_id is not None else existing.user_id,
+                        "content": content if content is not None else existing.content}
+                current = {"period": existing.period, "user_id": existing.user_id, "content": existing.content}
+                self.conn.execute("UPDATE subscriptions SET requested = ? WHERE id = ?",
+                                  (None if wish == current else json.dumps(wish, sort_keys=True), existing.id))
+                return self.get(existing.id)  # type: ignore[return-value]
             status = PENDING if existing.status == UNSUBSCRIBED else existing.status
             self.conn.execute(
-                "UPDATE subscriptions SET period = ?, status = ?, user_id = COALESCE(?, user_id), "
+                "UPDATE subscriptions SET period = ?, status = ?, user_id = COALESCE(?, user_id), requested = NULL, "
                 "content = ?, unsubscribed_at = CASE WHEN ? = 'pending' THEN NULL ELSE unsubscribed_at END "
                 "WHERE id = ?",
                 (period, status, user_id, json.dumps(content if content is not None else existing.content,
                                                      sort_keys=True), status, existing.id))
             return self.get(existing.id)  # type: ignore[return-value]
+
+    def apply_request(self, subscription_id: int) -> bool:
+        """Make a stored change request the subscription's settings; True if there was one."""
+        with self.store.transaction():
+            sub = self.get(subscription_id)
+            if sub is None or not sub.requested:
+                return False
+            wish = sub.requested
+            self.conn.execute("UPDATE subscriptions SET period = ?, user_id = ?, content = ?, requested = NULL "
+                              "WHERE id = ?", (wish["period"], wish.get("user_id"),
+                                               json.dumps(wish.get("content") or {}, sort_keys=True), sub.id))
+            return True
 
     def activate(self, subscription_id: int) -> bool:
         """pending → active; True if this call changed it."""
@@ -171,8 +196,12 @@ class MailStore:
         with self.store.transaction():
             cur = self.conn.execute(f"UPDATE subscriptions SET status = 'unsubscribed', unsubscribed_at = {_NOW} "
                                     "WHERE id = ? AND status != 'unsubscribed'", (subscription_id,))
+            # Mail dropped here was never sent: its papers do not count as sent.
+            self.conn.execute("DELETE FROM sent_items WHERE outbox_id IN (SELECT id FROM outbox "
+                              "WHERE subscription_id = ? AND status = 'queued')", (subscription_id,))
             self.conn.execute("UPDATE outbox SET status = 'failed', last_error = 'unsubscribed before delivery' "
                               "WHERE subscription_id = ? AND status = 'queued'", (subscription_id,))
+            self.conn.execute("UPDATE subscriptions SET requested = NULL WHERE id = ?", (subscription_id,))
             return cur.rowcount > 0
 
     # ------------------------------------------------------------ what was sent

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from paperwire.store.accounts_schema import ACCOUNTS_SCHEMA
 from paperwire.store.library import LIBRARY_SCHEMA
-from paperwire.store.mail import MAIL_SCHEMA
+from paperwire.store.mail import MAIL_REQUESTS_SCHEMA, MAIL_SCHEMA
 
 Migration = tuple[str, list[str]]
 
@@ -56,4 +56,5 @@ MIGRATIONS: list[Migration] = [
     ("web_0001_accounts", ACCOUNTS_SCHEMA),
     ("digest_0001_library", LIBRARY_SCHEMA),
     ("digest_0002_mail", MAIL_SCHEMA),
+    ("digest_0003_subscription_requests", MAIL_REQUESTS_SCHEMA),
 ]

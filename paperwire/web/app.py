@@ -7,16 +7,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paperwire.web import api, feeds, mail_routes, pages
+from paperwire.web import api, feeds, library_routes, mail_routes, pages
 from paperwire.web.site import Site, json_error
 
 log = logging.getLogger("paperwire.web")
+
+WEB_THREADS = 8
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -26,6 +30,30 @@ _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 }
+
+
+class SecurityHeaders:
+    """Adds the headers above to every response that does not set them itself (plain ASGI: a
+    call_next middleware would cost a task and a body stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in _SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _wants_json(request: Request) -> bool:
@@ -49,9 +77,16 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        # Request handlers are CPU-bound Python and share one GIL: a few threads keep the latency
+        # spread small; more only queue up inside the interpreter.
+        threads = int(site.config.get("PAPERWIRE_WEB_THREADS", WEB_THREADS))
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         if start_index:
             site.start()
+        scheduler = start_digest_schedule(site)
         yield
+        if scheduler is not None:
+            scheduler.stop()
         site.close()
 
     app = FastAPI(title="paperwire", version="0.1.0", lifespan=lifespan,
@@ -80,12 +115,7 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
             return json_error(500, "internal error")
         return _error_page(site, request, 500, "Something went wrong on our side.")
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        for key, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
@@ -96,7 +126,23 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
     app.include_router(feeds.build_router(site))
     app.include_router(pages.build_router(site))
     app.include_router(mail_routes.build_router(site))
+    app.include_router(library_routes.build_router(site))
     return app
+
+
+def start_digest_schedule(site: Site) -> Any:
+    """Digests inside the server when PAPERWIRE_DIGEST_AT is set (paperwire/digest/schedule.py)."""
+    from paperwire.digest.schedule import DigestScheduler, ScheduleConfigError, parse_times
+
+    try:
+        times = parse_times(site.config)
+    except ScheduleConfigError as exc:
+        log.error("digests are not scheduled: %s", exc)
+        return None
+    if times is None:
+        return None
+    scheduler = DigestScheduler(site.home, site.config, times, index=lambda: site.index(wait=600))
+    return scheduler if scheduler.start() else None
 
 
 def _error_page(site: Site, request: Request, status: int, message: str,
