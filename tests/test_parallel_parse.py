@@ -106,12 +106,12 @@ def test_killing_the_ingest_stops_its_parser_processes(tmp_path: Path, home: Pat
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
+        # Not reaped yet: the killed ingest stays a zombie, as under a caller that is still reading its output.
+        gone, alive = psutil.wait_procs(helpers, timeout=30)
+        for process in alive:
+            process.kill()
+        assert not alive, f"parser processes outlived the killed ingest: {alive}"
+        proc.communicate(timeout=30)  # nothing else holds its stdout and stderr open
     finally:
         proc.kill()
         proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-    gone, alive = psutil.wait_procs(helpers, timeout=30)
-    for process in alive:
-        process.kill()
-    assert not alive, f"parser processes outlived the killed ingest: {alive}"

@@ -47,19 +47,29 @@ def default_workers(size_bytes: int) -> int:
     return max(1, min(cores, MAX_WORKERS))
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process is still running: not gone, and not a zombie waiting to be reaped
+    (a killed parent whose own parent has not collected it yet would otherwise look alive)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # PermissionError: the pid now belongs to someone else
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc here: the signal check is all there is
+        return True
+
+
 def _exit_with(parent: int) -> None:
     """In a worker: leave as soon as the process that started the pool is gone (even by SIGKILL),
-    rather than wait forever on a task queue whose other end no one will write to again."""
+    rather than wait forever on a task queue whose other end no one will write to again. The pool's
+    helper processes also hold the caller's stdout and stderr, which must not outlive it."""
 
     def watch() -> None:
-        while True:
+        while _alive(parent):
             time.sleep(0.5)
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid was reused by another user's process: ours is gone
-                os._exit(1)
+        os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
