@@ -364,7 +364,21 @@ def markdown(results: dict[str, Any], items: list[dict[str, Any]], info: dict[st
     verdicts = hybrid_verdicts(results)
     if verdicts:
         lines += ["", *verdicts]
+    lines += ["", fusion_settings()]
     return "\n".join(lines) + "\n"
+
+
+def fusion_settings() -> str:
+    """The fusion parameters in force, for the record next to the hybrid rows."""
+    try:
+        from paperwire.index import fusion
+    except ImportError:
+        return ""
+    weights = ", ".join(f"{kind} {w}" for kind, w in fusion.DENSE_WEIGHTS.items())
+    return (f"Hybrid rows use reciprocal-rank fusion with k = {fusion.RRF_K}, lexical weight {fusion.LEXICAL_WEIGHT}, "
+            f"dense weight by embedder ({weights}) and a lexical-confidence ratio of {fusion.CONFIDENT_RATIO} "
+            "(BM25's best paper stays first when its score is that many times the second's), chosen on the tune "
+            "split only: see \"Fusion tuning\" below and bench/tune_fusion.py.")
 
 
 def hybrid_verdicts(results: dict[str, Any]) -> list[str]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from paperwire.index.dense import DenseIndex
 from paperwire.index.embed import EmbeddingCache, embed_papers, load_embedder
-from paperwire.index.fusion import fuse
+from paperwire.index.fusion import dense_weight, fuse
 from paperwire.index.lexical import LexicalIndex
 from paperwire.index.query import ParsedQuery, QueryError, parse_query
 from paperwire.index.snippets import snippet
@@ -201,6 +201,19 @@ class SearchIndex:
         self.lexical.add(papers)
         self.dense.add([p.id for p in papers], vectors)
 
+    def reload(self) -> bool:
+        """Load a newer generation that another process (an ingest) saved; never indexes here.
+        Searches keep using the loaded generation until the new one is in place."""
+        on_disk = _read_manifest(self.directory)
+        if not (on_disk and int(on_disk["rev"]) > self.rev and on_disk.get("embedder") == self.embedder.name):
+            return False
+        with self._lock:
+            on_disk = _read_manifest(self.directory)
+            if not (on_disk and int(on_disk["rev"]) > self.rev and on_disk.get("embedder") == self.embedder.name):
+                return False
+            self._load(on_disk)
+            return True
+
     def refresh(self) -> None:
         """Cheap when nothing changed; otherwise pick up new papers (from disk if another process saved)."""
         if not self.pending():
@@ -240,7 +253,9 @@ class SearchIndex:
 
     def search(self, query: str, *, limit: int = 10, offset: int = 0, mode: str = "hybrid",
                categories: list[str] | None = None, date_from: str | None = None,
-               date_to: str | None = None) -> list[Hit]:
+               date_to: str | None = None, snippets: bool = True) -> list[Hit]:
+        """Best first. `snippets=False` skips the query-centred snippets (hits then carry the
+        abstract's opening) for callers that show whole abstracts, such as the JSON API."""
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         if not 1 <= limit <= MAX_LIMIT:
@@ -263,11 +278,11 @@ class SearchIndex:
             if parsed.arxiv_id and lexical and lexical[0][0] == canonical_id(parsed.arxiv_id):
                 ranked = [lexical[0], *[r for r in dense if r[0] != lexical[0][0]]]
         else:
-            ranked = fuse(lexical, dense)
+            ranked = fuse(lexical, dense, dense_weight=dense_weight(self.embedder_kind))
             if parsed.arxiv_id and lexical and lexical[0][0] == canonical_id(parsed.arxiv_id):
                 ranked = [(lexical[0][0], ranked[0][1] + 1.0 if ranked else 1.0),
                           *[r for r in ranked if r[0] != lexical[0][0]]]
-        return self._hits(ranked[offset:offset + limit], parsed)
+        return self._hits(ranked[offset:offset + limit], parsed if snippets else None)
 
     def _dense_search(self, parsed: ParsedQuery, depth: int, filters: dict[str, Any]) -> list[tuple[str, float]]:
         vector = self.embed_query(parsed.text)
@@ -280,8 +295,9 @@ class SearchIndex:
             return []
         return self.dense.search(vector, depth, allowed=allowed.__contains__)
 
-    def similar(self, paper_id: str, *, limit: int = 10) -> list[Hit]:
-        """Embedding neighbours, never the paper itself; lexical overlap with its title breaks near-ties."""
+    def similar(self, paper_id: str, *, limit: int = 10, snippets: bool = True) -> list[Hit]:
+        """Embedding neighbours, never the paper itself; lexical overlap with its title breaks near-ties.
+        `snippets=False`: hits carry the abstract's opening instead of a title-centred snippet."""
         if not 1 <= limit <= MAX_LIMIT:
             raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
         paper = self.store.get_paper(canonical_id(paper_id))
@@ -299,7 +315,7 @@ class SearchIndex:
         top = max(overlap.values(), default=0.0) or 1.0
         rescored = [(pid, cos + 0.02 * overlap.get(pid, 0.0) / top) for pid, cos in neighbours if pid != paper.id]
         rescored.sort(key=lambda item: item[1], reverse=True)
-        return self._hits(rescored[:limit], title_query if overlap else None)
+        return self._hits(rescored[:limit], title_query if overlap and snippets else None)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]

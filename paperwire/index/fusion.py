@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
-# Reciprocal-rank fusion: each list contributes weight / (k + rank). k = 60 is the usual
-# constant; the weights were chosen on the tune split of bench/known_items.json only.
+# Reciprocal-rank fusion: each list contributes weight / (k + rank), and a paper BM25 is sure of stays
+# first. Chosen on the tune split of bench/known_items.json only (grid: bench/tune_fusion.py; BENCHMARKS.md).
 RRF_K = 60
 LEXICAL_WEIGHT = 1.0
-DENSE_WEIGHT = 1.0
+# Per embedder kind: the weaker the dense retriever, the less say it has (MiniLM: a plateau at 0.33-0.5;
+# the distilled static model adds nothing measurable on the tune split, so it mostly breaks near-ties).
+DENSE_WEIGHTS = {"minilm": 0.5, "static": 0.25}
+DENSE_WEIGHT = DENSE_WEIGHTS["minilm"]
+# When BM25's best score is at least this many times its second best, that paper stays first.
+CONFIDENT_RATIO: float | None = 1.2
+
+
+def dense_weight(embedder_kind: str) -> float:
+    """The fusion weight of dense results from an index built by `embedder_kind`."""
+    return DENSE_WEIGHTS.get(embedder_kind, DENSE_WEIGHT)
 
 
 def fuse(lexical: list[tuple[str, float]], dense: list[tuple[str, float]], *,
          lexical_weight: float = LEXICAL_WEIGHT, dense_weight: float = DENSE_WEIGHT,
-         k: int = RRF_K) -> list[tuple[str, float]]:
+         k: int = RRF_K, confident_ratio: float | None = CONFIDENT_RATIO) -> list[tuple[str, float]]:
     """One ranking from two, best first; ties broken by the lexical order, then by id."""
     scores: dict[str, float] = {}
     for weight, ranked in ((lexical_weight, lexical), (dense_weight, dense)):
         for rank, (pid, _) in enumerate(ranked, 1):
             scores[pid] = scores.get(pid, 0.0) + weight / (k + rank)
     lexical_rank = {pid: rank for rank, (pid, _) in enumerate(lexical)}
-    return sorted(scores.items(), key=lambda item: (-item[1], lexical_rank.get(item[0], len(lexical)), item[0]))
+    fused = sorted(scores.items(), key=lambda item: (-item[1], lexical_rank.get(item[0], len(lexical)), item[0]))
+    if confident_ratio is not None and lexical and fused[0][0] != lexical[0][0] and lexical_confident(
+            lexical, confident_ratio):
+        leader = lexical[0][0]
+        fused = [(leader, fused[0][1] + 1e-9), *[item for item in fused if item[0] != leader]]
+    return fused
+
+
+def lexical_confident(lexical: list[tuple[str, float]], ratio: float) -> bool:
+    """Whether BM25's best paper leads the second by `ratio` (a single paper with a positive score leads)."""
+    best = lexical[0][1]
+    second = lexical[1][1] if len(lexical) > 1 else 0.0
+    return best > 0 and best >= ratio * second
