@@ -84,13 +84,30 @@ def test_feed_days_search_and_paper(page, base: str) -> None:
     page.screenshot(path=str(ARTIFACTS / "paper.png"), full_page=True)
 
 
+PHONE = 390  # CSS pixels of a current phone in portrait
+
+
 def test_phone_width_has_no_sideways_scroll(browser, base: str) -> None:
-    context = browser.new_context(viewport={"width": 375, "height": 800}, is_mobile=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": PHONE, "height": 844}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=3)
     page = context.new_page()
     page.goto(base + "/")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375
+    paper = page.locator("article.card h2.title a").first.get_attribute("href")
+    pages = ["/", paper, "/search?q=neural+collapse", "/trending", "/top?period=month", "/submit", "/signup",
+             "/login", "/about", page.locator("nav.periods a", has_text="Week").get_attribute("href")]
+    for path in pages:
+        page.goto(base + path)
+        width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+        assert width <= PHONE, f"{path} is {width} px wide"
+        # every card's text stays inside the screen
+        overflow = page.evaluate(f"""[...document.querySelectorAll('article.card, article.paper')]
+            .filter(el => el.getBoundingClientRect().right > {PHONE} + 0.5).length""")
+        assert overflow == 0, path
+    page.goto(base + "/")
     page.screenshot(path=str(ARTIFACTS / "feed-phone.png"))
+    page.goto(base + paper)
+    page.screenshot(path=str(ARTIFACTS / "paper-phone.png"), full_page=True)
     context.close()
 
 

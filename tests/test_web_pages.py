@@ -254,3 +254,40 @@ def test_export_covers_library_and_subscriptions_and_delete_removes_them(home: P
         assert store.conn.execute("SELECT COUNT(*) FROM users WHERE username = 'librarian'").fetchone()[0] == 0
     finally:
         store.close()
+
+
+# ------------------------------------------------------------ submitting pasted metadata
+
+BIBTEX = """@article{doe2025probes,
+  title = {Pasted Probes: Sparse Features from a {BibTeX} Record},
+  author = {Doe, Jane and Roe, Richard},
+  year = {2025},
+  eprint = {2502.01234},
+  archivePrefix = {arXiv},
+  abstract = {We submit a paper by pasting its BibTeX record and check that it is listed once.},
+}"""
+
+
+def test_submit_pasted_bibtex_once(base: str) -> None:
+    client = signed_up_client(base, "paster")
+
+    def paste(text: str) -> httpx.Response:
+        token = csrf_of(client.get("/submit").text)
+        return client.post("/submit", data={"csrf_token": token, "metadata": text})
+
+    first = paste(BIBTEX)
+    assert first.status_code == 303 and first.headers["location"] == "/papers/2502.01234"
+    info = httpx.get(f"{base}/api/papers/2502.01234", timeout=30).json()
+    assert info["title"] == "Pasted Probes: Sparse Features from a BibTeX Record"
+    assert [a["name"] for a in info["authors"]] == ["Jane Doe", "Richard Roe"]
+    assert info["submittedOnDailyBy"]["user"] == "paster"
+    # the same record again, or the paper by its id, is the same listing
+    assert paste(BIBTEX.replace("doe2025probes", "other-key")).headers["location"] == "/papers/2502.01234"
+    token = csrf_of(client.get("/submit").text)
+    by_id = client.post("/submit", data={"csrf_token": token, "arxiv_id": "https://arxiv.org/abs/2502.01234v1"})
+    assert by_id.headers["location"] == "/papers/2502.01234"
+    mine = httpx.get(f"{base}/api/daily_papers", params={"submitter": "paster"}, timeout=30).json()
+    assert [e["paper"]["id"] for e in mine] == ["2502.01234"]
+    refused = paste("@article{broken, title = {unclosed")
+    assert refused.status_code == 422 and "pasted metadata" in refused.text
+    assert 'class="error"' in refused.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from paperwire.index.query import ParsedQuery, stem_word, tokenize, words
 from paperwire.model import Paper
@@ -21,6 +22,11 @@ def query_stems(query: ParsedQuery | None) -> set[str]:
     return set(tokenize(" ".join(parts)))
 
 
+@lru_cache(maxsize=262_144)  # the same words recur across abstracts: each is folded and stemmed once
+def _span_stems(span: str) -> tuple[str, ...]:
+    return tuple(stem_word(w) for w in words(span))
+
+
 def snippet(paper: Paper, query: ParsedQuery | None, width: int = 240) -> str:
     """The window of about `width` characters of the abstract with the most query-word hits, cut at
     whole words, with … where text was cut. The start of the abstract when nothing matches."""
@@ -29,7 +35,10 @@ def snippet(paper: Paper, query: ParsedQuery | None, width: int = 240) -> str:
         return text
     spans = [(m.start(), m.end(), m.group(0)) for m in _SPAN.finditer(text)]
     stems = query_stems(query)
-    hits = [1 if stems and any(stem_word(w) in stems for w in words(word)) else 0 for _, _, word in spans]
+    if stems:
+        hits = [1 if not stems.isdisjoint(_span_stems(word)) else 0 for _, _, word in spans]
+    else:
+        hits = [0] * len(spans)
     best, best_hits, right, total = 0, -1, 0, 0
     for left in range(len(spans)):
         if left:

@@ -15,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from paperwire.model import Paper
-from paperwire.store.sqlite import _COLUMNS, _SELECT, SQLiteStore, _chunks, _row_to_paper
+from paperwire.store.sqlite import SQLiteStore, _chunks
 
-_SELECT_NAMES = ("rev", *_COLUMNS)
+# Local votes of papers row `p`: one index lookup per paper (a join on all votes grouped would read
+# every vote for every feed page).
+_LOCAL_VOTES = "(SELECT COUNT(*) FROM votes v WHERE v.paper_id = p.id)"
 
 SESSION_DAYS = 30
 # Tables owned by this module; other features' tables that carry a user_id are exported and
@@ -193,10 +195,13 @@ class Accounts:
         counts: dict[str, int] = {}
         for chunk in _chunks(list(paper_ids)):
             marks = ",".join("?" * len(chunk))
+            # Votes on the ids themselves, plus votes on their aliases; each side is an index lookup
+            # (an OR across the join would scan every vote).
             rows = self.conn.execute(
-                f"SELECT COALESCE(a.paper_id, v.paper_id) AS pid, COUNT(*) FROM votes v "
-                f"LEFT JOIN paper_aliases a ON a.alias = v.paper_id "
-                f"WHERE v.paper_id IN ({marks}) OR a.paper_id IN ({marks}) GROUP BY pid", (*chunk, *chunk))
+                f"SELECT pid, SUM(n) FROM ("
+                f"SELECT paper_id AS pid, COUNT(*) AS n FROM votes WHERE paper_id IN ({marks}) GROUP BY paper_id "
+                f"UNION ALL SELECT a.paper_id, COUNT(*) FROM paper_aliases a JOIN votes v ON v.paper_id = a.alias "
+                f"WHERE a.paper_id IN ({marks}) GROUP BY a.paper_id) GROUP BY pid", (*chunk, *chunk))
             counts.update({pid: n for pid, n in rows})
         return counts
 
@@ -232,12 +237,12 @@ class Listings:
     def between(self, first: str, last: str, *, limit: int, offset: int = 0,
                 submitter: str | None = None) -> list[Paper]:
         """Papers listed in [first, last], newest day first, then by imported upvotes."""
-        sql, args = f"{_SELECT} WHERE listed_on BETWEEN ? AND ?", [first, last]
+        sql, args = "SELECT id FROM papers WHERE listed_on BETWEEN ? AND ?", [first, last]
         if submitter:
             sql, args = sql + " AND submitted_by = ?", [*args, submitter]
         rows = self.conn.execute(sql + " ORDER BY listed_on DESC, upvotes DESC, rev LIMIT ? OFFSET ?",
-                                 [*args, limit, offset]).fetchall()
-        return [_row_to_paper(r) for r in rows]
+                                 [*args, limit, offset])
+        return self._papers_in_order([r[0] for r in rows])
 
     def all_between(self, first: str, last: str, *, cap: int, submitter: str | None = None) -> list[Paper]:
         return self.between(first, last, limit=cap, submitter=submitter)
@@ -245,38 +250,54 @@ class Listings:
     def ranked(self, first: str, last: str, *, limit: int, offset: int = 0, submitter: str | None = None,
                order: str = "votes") -> list[Paper]:
         """Papers listed in [first, last] by total votes (imported + local), or newest first."""
-        sql = (f"SELECT p.{', p.'.join(_SELECT_NAMES)} FROM papers p "
-               f"LEFT JOIN (SELECT paper_id, COUNT(*) AS n FROM votes GROUP BY paper_id) v ON v.paper_id = p.id "
-               f"WHERE p.listed_on BETWEEN ? AND ?")
+        sql = "SELECT p.id FROM papers p WHERE p.listed_on BETWEEN ? AND ?"
         args: list[Any] = [first, last]
         if submitter:
             sql, args = sql + " AND p.submitted_by = ?", [*args, submitter]
         if order == "votes":
-            sql += " ORDER BY p.upvotes + COALESCE(v.n, 0) DESC, p.listed_on DESC, p.rev"
+            sql += f" ORDER BY p.upvotes + {_LOCAL_VOTES} DESC, p.listed_on DESC, p.rev"
         else:
-            sql += " ORDER BY p.listed_on DESC, p.upvotes + COALESCE(v.n, 0) DESC, p.rev"
-        rows = self.conn.execute(sql + " LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
-        return [_row_to_paper(r) for r in rows]
+            sql += f" ORDER BY p.listed_on DESC, p.upvotes + {_LOCAL_VOTES} DESC, p.rev"
+        ids = [r[0] for r in self.conn.execute(sql + " LIMIT ? OFFSET ?", [*args, limit, offset])]
+        return self._papers_in_order(ids)
 
     def best_per_day(self, first: str, last: str, per_day: int) -> list[Paper]:
         """The `per_day` most-voted papers of each listing day in [first, last].
 
         Within one day every paper has the same age, so a time-decayed ranking of the whole window
         can only draw its top N from each day's top N by votes."""
-        sql = (f"SELECT {', '.join(_SELECT_NAMES)} FROM ("
-               f"SELECT p.*, ROW_NUMBER() OVER (PARTITION BY p.listed_on "
-               f"ORDER BY p.upvotes + COALESCE(v.n, 0) DESC, p.rev) AS place FROM papers p "
-               f"LEFT JOIN (SELECT paper_id, COUNT(*) AS n FROM votes GROUP BY paper_id) v ON v.paper_id = p.id "
+        sql = (f"SELECT id FROM (SELECT p.id, ROW_NUMBER() OVER (PARTITION BY p.listed_on "
+               f"ORDER BY p.upvotes + {_LOCAL_VOTES} DESC, p.rev) AS place FROM papers p "
                f"WHERE p.listed_on BETWEEN ? AND ?) WHERE place <= ?")
-        return [_row_to_paper(r) for r in self.conn.execute(sql, (first, last, per_day))]
+        return self._papers_in_order([r[0] for r in self.conn.execute(sql, (first, last, per_day))])
+
+    def _papers_in_order(self, ids: list[str]) -> list[Paper]:
+        # Ranking reads narrow rows; only the page's papers are read whole.
+        papers = self.store.get_papers(ids)
+        return [papers[i] for i in ids if i in papers]
+
+    def days_near(self, day: str, each_side: int) -> tuple[list[tuple[str, int]], str | None, str | None]:
+        """Up to `each_side` listing days before and after `day` (and `day` itself if it has papers),
+        with their paper counts, plus the nearest day before and after."""
+        before = [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT listed_on FROM papers WHERE listed_on < ? ORDER BY listed_on DESC LIMIT ?",
+            (day, each_side))]
+        after = [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT listed_on FROM papers WHERE listed_on > ? ORDER BY listed_on LIMIT ?",
+            (day, each_side))]
+        first, last = (before[-1] if before else day), (after[-1] if after else day)
+        days = [(d, n) for d, n in self.conn.execute(
+            "SELECT listed_on, COUNT(*) FROM papers WHERE listed_on BETWEEN ? AND ? GROUP BY listed_on "
+            "ORDER BY listed_on", (first, last))]
+        return days, (before[0] if before else None), (after[0] if after else None)
 
     def newest(self, *, limit: int, offset: int = 0, submitter: str | None = None) -> list[Paper]:
-        sql, args = f"{_SELECT} WHERE listed_on IS NOT NULL", []
+        sql, args = "SELECT id FROM papers WHERE listed_on IS NOT NULL", []
         if submitter:
             sql, args = sql + " AND submitted_by = ?", [submitter]
         rows = self.conn.execute(sql + " ORDER BY listed_on DESC, upvotes DESC, rev LIMIT ? OFFSET ?",
-                                 [*args, limit, offset]).fetchall()
-        return [_row_to_paper(r) for r in rows]
+                                 [*args, limit, offset])
+        return self._papers_in_order([r[0] for r in rows])
 
     def newest_day(self, on_or_before: str | None = None) -> str | None:
         if on_or_before:

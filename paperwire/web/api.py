@@ -3,13 +3,16 @@ GET /api/papers/search, /api/papers/{id}, /api/daily_papers (and /papers/{id}.md
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from paperwire.model import Paper
-from paperwire.web.periods import BadPeriod, day_period, month_period, week_period
+from paperwire.web.periods import BadPeriod, Period, day_period, month_period, week_period
 from paperwire.web.site import MAX_PAGE_SIZE, MAX_QUERY_CHARS, SearchUnavailable, Site
 from paperwire.web.views import iso_datetime
 
@@ -133,6 +136,16 @@ def daily_json(paper: Paper, votes: int) -> dict[str, Any]:
             "isAuthorParticipating": False}
 
 
+def encode_json(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def json_response(data: Any) -> Response:
+    """The answer as built (already in the documented shape): response_model stays for the OpenAPI
+    description, and validating it again on every request would only cost time."""
+    return Response(encode_json(data), media_type="application/json")
+
+
 def build_router(site: Site) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
 
@@ -150,13 +163,13 @@ def build_router(site: Site) -> APIRouter:
             papers = site.listings().newest(limit=limit)
         else:
             try:
-                papers = [h.paper for h in site.index().search(q, limit=limit, mode=mode)]
+                papers = [h.paper for h in site.index().search(q, limit=limit, mode=mode, snippets=False)]
             except SearchUnavailable as exc:
                 raise HTTPException(503, str(exc)) from None
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
         votes = votes_of(papers)
-        return [daily_json(p, votes[p.id]) for p in papers]
+        return json_response([daily_json(p, votes[p.id]) for p in papers])
 
     @router.get("/daily_papers", response_model=list[DailyPaper], summary="Papers by listing day, week or month")
     def daily_papers(
@@ -176,8 +189,16 @@ def build_router(site: Site) -> APIRouter:
                       month_period(month) if month else None)
         except BadPeriod as exc:
             raise HTTPException(422, str(exc)) from None
+        key = ("daily_papers", period.kind if period else None, period.key if period else None, submitter, sort,
+               p, limit)
+        if sort == "trending":  # ranked anew each minute
+            key += (datetime.now(UTC).replace(second=0, microsecond=0),)
+        # One encoding per database generation: the same answer for every caller until something changes.
+        return Response(site.cached(key, lambda: encode_json(daily(period, submitter, sort, p * limit, limit))),
+                        media_type="application/json")
+
+    def daily(period: Period | None, submitter: str | None, sort: str, offset: int, limit: int) -> list[dict[str, Any]]:
         listings = site.listings()
-        offset = p * limit
         if sort == "trending":
             from paperwire.web.pages import trending_papers
 
@@ -202,6 +223,6 @@ def build_router(site: Site) -> APIRouter:
         if len(paper_id) > 200:
             raise HTTPException(422, "paper id too long")
         paper = _paper_or_404(site, paper_id)
-        return paper_json(paper, votes_of([paper])[paper.id])
+        return json_response(paper_json(paper, votes_of([paper])[paper.id]))
 
     return router

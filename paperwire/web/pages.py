@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -30,26 +33,32 @@ MAX_FIELD = 20_000
 def build_router(site: Site) -> APIRouter:
     router = APIRouter(include_in_schema=True, tags=["pages"])
 
-    def cards_for(request: Request, papers: list[Paper]) -> list[Card]:
+    def cards_for(request: Request, papers: list[Paper], local_votes: dict[str, int] | None = None) -> list[Card]:
         ids = [p.id for p in papers]
         user = site.current_user(request)
         voted = site.accounts().voted_among(user["id"], ids) if user else set()
-        return make_cards(papers, site.accounts().local_votes(ids), voted)
+        return make_cards(papers, site.accounts().local_votes(ids) if local_votes is None else local_votes, voted)
 
     def feed_page(request: Request, period: Period, page: int) -> Response:
-        listings = site.listings()
-        total = listings.count_between(period.first, period.last)
-        papers = listings.ranked(period.first, period.last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-        prev_key, next_key = period.prev_key, period.next_key
-        if period.kind == "day":  # skip days without papers
-            before, after = listings.neighbour_days(period.first)
-            prev_key, next_key = before, after
+        def load() -> dict[str, Any]:
+            listings = site.listings()
+            papers = listings.ranked(period.first, period.last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            data = {"total": listings.count_between(period.first, period.last), "papers": papers,
+                    "votes": site.accounts().local_votes([p.id for p in papers]),
+                    "prev_key": period.prev_key, "next_key": period.next_key, "days": []}
+            if period.kind == "day":  # step over days without papers; a strip of the days around
+                data["days"], data["prev_key"], data["next_key"] = listings.days_near(period.first, 3)
+            return data
+
+        # The same for every reader until the database changes; who voted for what is added per user.
+        data = site.cached(("feed", period.kind, period.key, page), load)
         day = date.fromisoformat(period.first)
+        total = data["total"]
         return site.render(
-            request, "feed.html", period=period, cards=cards_for(request, papers), total=total, page=page,
-            pages=max(1, -(-total // PAGE_SIZE)), prev_key=prev_key, next_key=next_key,
-            week_of=week_key(day), month_of=month_key(day), day_of=period.first,
-            days=listings.listing_days()[-14:] if period.kind == "day" else [])
+            request, "feed.html", period=period, cards=cards_for(request, data["papers"], data["votes"]),
+            total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)), prev_key=data["prev_key"],
+            next_key=data["next_key"], week_of=week_key(day), month_of=month_key(day), day_of=period.first,
+            days=data["days"])
 
     @router.get("/", summary="The daily feed on the newest day that has papers")
     def home(request: Request, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
@@ -81,9 +90,14 @@ def build_router(site: Site) -> APIRouter:
                  page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
         end = site.anchor_day()
         first, last = trending.window(end, trending.TOP_PERIODS[period])
-        papers = site.listings().ranked(first, last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-        total = site.listings().count_between(first, last)
-        return site.render(request, "top.html", cards=cards_for(request, papers), period=period, first=first,
+
+        def load() -> tuple[int, list[Paper], dict[str, int]]:
+            papers = site.listings().ranked(first, last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            return (site.listings().count_between(first, last), papers,
+                    site.accounts().local_votes([p.id for p in papers]))
+
+        total, papers, votes = site.cached(("top", first, last, page), load)
+        return site.render(request, "top.html", cards=cards_for(request, papers, votes), period=period, first=first,
                            last=last, page=page, pages=max(1, -(-total // PAGE_SIZE)), total=total)
 
     @router.get("/search", summary="Search page: hybrid keyword and semantic search with filters")
@@ -130,16 +144,24 @@ def build_router(site: Site) -> APIRouter:
         authors: Annotated[str, Form(max_length=MAX_FIELD)] = "",
         categories: Annotated[str, Form(max_length=500)] = "",
         links: Annotated[str, Form(max_length=2000)] = "",
+        metadata: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     ) -> Response:
         site.check_csrf(request, csrf_token)
         user = site.current_user(request)
         form = {"arxiv_id": arxiv_id, "title": title, "abstract": abstract, "authors": authors,
-                "categories": categories, "links": links}
+                "categories": categories, "links": links, "metadata": metadata}
         if user is None:
             return site.render(request, "submit.html", status_code=401, form=form,
                                error="Log in to submit papers.")
         site.allow("submit", f"user:{user['id']}")
         store = site.store()
+        if metadata.strip():
+            try:
+                pasted = _paper_from_paste(metadata)
+            except ValueError as exc:
+                return site.render(request, "submit.html", status_code=422, form=form, error=str(exc))
+            return _store_submission(site, user, dataclasses.replace(
+                pasted, listed_on=site.today(), source="submission", submitted_by=user["username"]))
         arxiv = parse_arxiv_id(arxiv_id) if arxiv_id.strip() else None
         if arxiv_id.strip() and not arxiv:
             return site.render(request, "submit.html", status_code=422, form=form,
@@ -169,13 +191,7 @@ def build_router(site: Site) -> APIRouter:
             return site.render(request, "submit.html", status_code=422, form=form, error=str(exc))
         if not paper.title:
             return site.render(request, "submit.html", status_code=422, form=form, error="The title is empty.")
-        result = store.upsert_papers([paper])
-        paper_id, status = next(iter(result.status.items()))
-        site.accounts().record_submission(user["id"], paper_id, status)
-        site.refresh_index()
-        message = {ADDED: "Thanks: the paper is listed today.",
-                   "updated": "Thanks: the listing now has your additions."}.get(status, "Already listed.")
-        return site.notice(RedirectResponse(f"/papers/{paper_id}", status_code=303), message)
+        return _store_submission(site, user, paper)
 
     @router.get("/papers/{paper_id:path}.md", summary="A paper page as Markdown", response_class=PlainTextResponse)
     def paper_md(request: Request, paper_id: str) -> Response:
@@ -193,7 +209,9 @@ def build_router(site: Site) -> APIRouter:
         similar: list[Card] = []
         similar_note = None
         try:
-            hits = site.index(wait=0.5).similar(paper.id, limit=6)
+            index = site.index(wait=0.5)
+            hits = site.cached(("similar", paper.id, index.rev),
+                               lambda: index.similar(paper.id, limit=6, snippets=False))
             similar = cards_for(request, [h.paper for h in hits])
         except SearchUnavailable as exc:
             similar_note = str(exc)
@@ -333,10 +351,45 @@ def build_router(site: Site) -> APIRouter:
 def trending_papers(site: Site, *, limit: int, offset: int = 0, now: datetime | None = None) -> list[trending.Ranked]:
     end = site.anchor_day()
     first, last = trending.window(end, trending.TRENDING_WINDOW_DAYS)
-    listings = site.listings()
-    candidates = listings.best_per_day(first, last, per_day=limit + offset)
-    votes = site.accounts().local_votes([p.id for p in candidates])
-    return trending.rank_trending(candidates, votes, now=now or datetime.now(UTC))[offset:offset + limit]
+    # Scores move with the clock: ranked once a minute (and whenever the database changes).
+    now = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
+
+    def load() -> list[trending.Ranked]:
+        candidates = site.listings().best_per_day(first, last, per_day=limit + offset)
+        votes = site.accounts().local_votes([p.id for p in candidates])
+        return trending.rank_trending(candidates, votes, now=now)[offset:offset + limit]
+
+    return site.cached(("trending", first, last, limit, offset, now), load)
+
+
+def _store_submission(site: Site, user: dict[str, Any], paper: Paper) -> Response:
+    """Add the paper, or merge it into the listing it duplicates (same arXiv id or normalised title)."""
+    result = site.store().upsert_papers([paper])
+    paper_id, status = next(iter(result.status.items()))
+    site.accounts().record_submission(user["id"], paper_id, status)
+    site.refresh_index()
+    message = {ADDED: "Thanks: the paper is listed today.",
+               "updated": "Thanks: the listing now has your additions."}.get(status, "Already listed.")
+    return site.notice(RedirectResponse(f"/papers/{paper_id}", status_code=303), message)
+
+
+def _paper_from_paste(text: str) -> Paper:
+    """The first paper in pasted metadata: a BibTeX entry, CSL-JSON, arXiv API Atom, a Hugging Face
+    daily-papers JSON item or an arXiv snapshot line, told apart by their content."""
+    from paperwire.sources import SourceError, detect_format, parse_stream
+
+    data = text.strip().encode("utf-8")
+    try:
+        fmt = detect_format(Path("pasted"), data[:4096])
+        items = parse_stream(io.BytesIO(data), "pasted", fmt)
+        first = next(iter(items), None)
+    except (SourceError, ValueError) as exc:
+        raise ValueError(f"Could not read the pasted metadata: {str(exc)[:200]}") from None
+    if first is None:
+        raise ValueError("The pasted metadata holds no paper.")
+    if not isinstance(first, Paper):
+        raise ValueError(f"Could not read the pasted metadata: {str(first)[:200]}")
+    return first
 
 
 def _logged_in(site: Site, request: Request, user_id: int, target: str, message: str) -> Response:

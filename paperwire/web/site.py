@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -31,7 +34,11 @@ log = logging.getLogger("paperwire.web")
 
 MAX_QUERY_CHARS = 300
 MAX_PAGE_SIZE = 100
-INDEX_REFRESH_SECONDS = 30.0
+CACHE_ENTRIES = 4096
+T = TypeVar("T")
+INDEX_REFRESH_SECONDS = 5.0
+BULK_BACKLOG = 2000  # more new papers than this: left to the ingesting process (see refresh_index)
+BULK_GRACE_SECONDS = 900.0  # an ingest indexes its papers after its last commit: allow for that
 
 
 class SearchUnavailable(Exception):
@@ -47,7 +54,7 @@ class Site:
         self.secure_cookies = str(self.config.get("PAPERWIRE_BASE_URL", "")).startswith("https://")
         self.templates = Environment(loader=PackageLoader("paperwire.web", "templates"),
                                      autoescape=select_autoescape(["html", "xml"]), trim_blocks=True,
-                                     lstrip_blocks=True)
+                                     lstrip_blocks=True, auto_reload=False)  # templates ship with the package
         self.templates.filters["math"] = math_html
         self._local = threading.local()
         self._stores: list[SQLiteStore] = []
@@ -58,6 +65,11 @@ class Site:
         self._index_ready = threading.Event()
         self._stop = threading.Event()
         self._index_thread: threading.Thread | None = None
+        self._refresh_lock = threading.Lock()
+        self._backlog: tuple[int, float] | None = None  # (store rev, since when) of a bulk backlog
+        self._cache: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._generation = 0
 
     # ------------------------------------------------------------ store and index
 
@@ -70,6 +82,39 @@ class Site:
             with self._stores_lock:
                 self._stores.append(store)
         return store
+
+    # ------------------------------------------------------------ cached reads
+
+    def generation(self) -> int:
+        """A number that changes whenever the database may have changed since it was last read.
+
+        Each thread's connection reports commits by every other connection (`PRAGMA data_version`,
+        including other processes such as an ingest) and counts its own changes (`total_changes`);
+        a change seen by any thread moves the site-wide number on."""
+        conn = self.store().conn
+        seen = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        if getattr(self._local, "seen", None) != seen:
+            self._local.seen = seen  # also on a thread's first look: what it missed is unknown
+            with self._cache_lock:
+                self._generation += 1
+        return self._generation
+
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()` once per database generation (feed pages, day strips, vote counts)."""
+        generation = self.generation()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == generation:
+                self._cache.move_to_end(key)
+                return hit[1]
+        value = compute()
+        with self._cache_lock:
+            if self._generation == generation:  # not computed across a change
+                self._cache[key] = (generation, value)
+                self._cache.move_to_end(key)
+                while len(self._cache) > CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
+        return value
 
     def accounts(self) -> Accounts:
         return Accounts(self.store())
@@ -87,8 +132,8 @@ class Site:
         try:
             from paperwire.index import open_index
 
-            self._index_store = open_store(self.home)
-            self._index = open_index(self.home, self._index_store)
+            # Searches run on many request threads: each reads papers through its own connection.
+            self._index = open_index(self.home, _ThreadStore(self))  # type: ignore[arg-type]
         except Exception as exc:  # the site still serves feeds and papers without search
             log.exception("search index unavailable")
             self._index_error = f"search index unavailable: {exc}"
@@ -99,10 +144,32 @@ class Site:
             self.refresh_index()
 
     def refresh_index(self) -> None:
-        if self._index is None:
+        """Bring the index up to the store. A few new papers (a submission, a small ingest) are indexed
+        here at once. A bulk backlog is what an ingest in another process is writing: that process
+        indexes it and saves a generation, which is loaded when it appears, so searches here never
+        wait behind thousands of insertions. A backlog nobody picks up within a grace period (an
+        ingest that skipped indexing) is indexed here after all."""
+        index = self._index
+        if index is None:
             return
         try:
-            self._index.refresh()
+            with self._refresh_lock:
+                pending = index.pending()
+                if pending <= BULK_BACKLOG:
+                    if pending:
+                        index.refresh()
+                    self._backlog = None
+                    return
+                if index.reload():
+                    self._backlog = None
+                    return
+                rev, now = index.rev + pending, time.monotonic()
+                if self._backlog is None or self._backlog[0] != rev:
+                    self._backlog = (rev, now)  # still growing: an ingest is running
+                elif now - self._backlog[1] > float(self.config.get("PAPERWIRE_INDEX_GRACE_SECONDS",
+                                                                    BULK_GRACE_SECONDS)):
+                    index.refresh()
+                    self._backlog = None
         except Exception:
             log.exception("index refresh failed")
 
@@ -192,6 +259,16 @@ class Site:
         response.set_cookie("pw_notice", self.signer.sign_session(text), max_age=60, httponly=True,
                             samesite="lax", secure=self.secure_cookies, path="/")
         return response
+
+
+class _ThreadStore:
+    """The store as seen from the calling thread: the site's per-thread connection."""
+
+    def __init__(self, site: Site) -> None:
+        self._site = site
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._site.store(), name)
 
 
 def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import urlparse
 
 from markupsafe import Markup, escape
@@ -95,6 +96,7 @@ _SYMBOLS = {
 _SYMBOL_NAMES = "|".join(sorted(_SYMBOLS, key=len, reverse=True))
 _ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303"}
 _ACCENTED = re.compile(r"""\\(["'`^~])\{?([A-Za-z])\}?""")  # na\"ive, Pad\'e, na\"{i}ve
+_MATH_HINT = re.compile(r"[_^{\\]")
 _URL_LIKE = re.compile(r"(?:https?://|www\.|github\.com/)\S+", re.IGNORECASE)
 # A base (a letter, digit, closing bracket or symbol) then _ or ^ and a braced group without nested
 # braces, a symbol name, or one letter or digit standing alone.
@@ -107,10 +109,13 @@ _NAME_INSIDE = re.compile(r"(?<![A-Za-z])(" + _SYMBOL_NAMES + r")(?![A-Za-z])")
 _LONE_BRACES = re.compile(r"(?<![\w_^])\{([^{}\s]{1,20})\}")  # {12.30%} → 12.30%
 
 
+@lru_cache(maxsize=8192)  # every feed page shows the same titles and abstracts to every reader
 def math_html(text: str) -> Markup:
     """Escaped text with leftover LaTeX sub/superscripts, symbol names and accents made readable."""
     if not text:
         return Markup("")
+    if not _MATH_HINT.search(text):
+        return escape(text)
     out: list[Markup] = []
     last = 0
     for url in _URL_LIKE.finditer(text):  # URLs keep their underscores
@@ -122,7 +127,7 @@ def math_html(text: str) -> Markup:
 
 
 def _math_segment(text: str) -> Markup:
-    if not any(c in text for c in "_^{\\"):
+    if not _MATH_HINT.search(text):
         return escape(text)
     import unicodedata
 
