@@ -99,6 +99,7 @@ main()
 
 def run_stage(code: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one stage in a child process; wall and CPU seconds from the kernel, peak RSS from the child."""
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", REPORT_PEAK + code, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -113,7 +114,8 @@ def run_stage(code: str, args: list[str], env: dict[str, str] | None = None) -> 
     if code != 0:
         raise SystemExit(f"stage failed ({code}): {' '.join(args)}\n{err[-2000:]}")
     peak_kb = int(err.rsplit("PEAK_KB ", 1)[1].split()[0])
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": peak_kb / 1024, "stdout": out}
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": peak_kb / 1024, "stdout": out,
+            "load": load}
 
 
 def snapshot_file(records: int) -> Path:
@@ -177,19 +179,21 @@ def markdown(rows: list[tuple[str, dict[str, Any]]], records: int, size_mb: floa
         "",
         f"{records:,} generated arXiv snapshot records ({size_mb:,.0f} MB of JSON lines, bench/snapshot.py) into a "
         f"fresh home; batches of {BATCH_SIZE:,} records per transaction; no embeddings. Each row is a separate "
-        "process; rec/s is wall clock, CPU is user+system seconds of that process, RSS its peak. "
+        "process; rec/s is wall clock, CPU is user+system seconds of that process (not of the parser processes "
+        "a large snapshot gets, one per core), RSS its peak, load the 1-minute load average when the stage "
+        "started (other work on this shared 2-core machine slows every row alike). "
         "The ratio column is each row's wall time over the first paperwire ingest.",
         "",
         f"Command: `python bench/ingest.py --records {records:d}`  ",
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Python {info['python']}, "
         f"{info['os']}",
         "",
-        "| stage | records/s | wall s | CPU s | peak RSS MB | time vs paperwire ingest |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| stage | records/s | wall s | CPU s | peak RSS MB | load | time vs paperwire ingest |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows:
         lines.append(f"| {name} | {records / r['wall']:,.0f} | {r['wall']:.1f} | {r['cpu']:.1f} | "
-                     f"{r['rss_mb']:,.0f} | {r['wall'] / ingest['wall']:.2f}× |")
+                     f"{r['rss_mb']:,.0f} | {r['load']:.1f} | {r['wall'] / ingest['wall']:.2f}× |")
     lines += [
         "",
         f"Summaries: first run {json.dumps(summaries[0])}; second run {json.dumps(summaries[1])}. "
