@@ -1,17 +1,19 @@
 """HTTP load on loopback: a search and feed mix against `paperwire serve` over a synthetic corpus.
 
-    python bench/http.py [--papers 100000] [--concurrency 16] [--requests 6000] [--seconds 60]
-                         [--ingest 50000] [--workers 1]
+    python bench/http.py [--papers 100000] [--concurrency 16] [--requests 20000] [--seconds 60]
+                         [--ingest 50000] [--workers 2] [--markdown BENCHMARKS.md | --no-markdown]
 
 1. Builds (once, cached under bench/out/) a home with N synthetic papers (bench/snapshot.py) and its
    search index with the static embedder.
 2. Starts `paperwire serve` in its own process on a free 127.0.0.1 port.
-3. Phase "steady": C connections send a fixed mix (search API, HTML search, HTML day feed, daily
+3. Baselines, same connections and client: GET /healthz (the framework's floor) and a static file.
+4. Phase "steady": C connections send a fixed mix (search API, HTML search, HTML day feed, daily
    papers API, paper pages) until R requests or S seconds, whichever comes first.
-4. Phase "ingest": the same load while `paperwire ingest` adds M more papers to the same home in
+5. Phase "ingest": the same load while `paperwire ingest` adds M more papers to the same home in
    another process; every request must still succeed.
-Reports requests/s, latency percentiles and errors per phase, as JSON and as Markdown for BENCHMARKS.md.
-Nothing leaves the machine: every request goes to 127.0.0.1.
+Reports requests/s, latency percentiles, errors and the CPU seconds the server and the load generator
+used per phase (the machine is shared: CPU per request is steadier than wall time), as JSON and as the
+"## HTTP" section of BENCHMARKS.md. Nothing leaves the machine: every request goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ from typing import Any
 _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE] + [_HERE]
 
+import httptools  # noqa: E402
 import httpx  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
+sys.path.insert(0, str(BENCH.parent))
 from snapshot import write_snapshot  # noqa: E402
+
+from bench.quality import load_average, machine, write_section  # noqa: E402
+
+KINDS = ("api_search", "html_search", "feed_day", "api_daily", "paper")
 
 SEARCH_WORDS = ("neural network attention transformer diffusion graph reinforcement learning language model "
                 "robust sparse optimization contrastive representation generative federated adversarial "
@@ -101,63 +109,150 @@ def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]
     raise SystemExit("the server did not become ready in 10 minutes")
 
 
-def request_mix(days: list[str], ids: list[str], rng: random.Random) -> str:
+def request_mix(days: list[str], ids: list[str], rng: random.Random) -> tuple[str, str]:
+    """(kind, path): half search API, a tenth HTML search, a fifth day feeds, a tenth each daily API and papers."""
     roll = rng.random()
-    words = " ".join(rng.sample(SEARCH_WORDS, rng.randint(1, 3)))
+    words = "+".join(rng.sample(SEARCH_WORDS, rng.randint(1, 3)))
     if roll < 0.50:
-        return f"/api/papers/search?q={words.replace(' ', '+')}&limit=10"
+        return "api_search", f"/api/papers/search?q={words}&limit=10"
     if roll < 0.60:
-        return f"/search?q={words.replace(' ', '+')}"
+        return "html_search", f"/search?q={words}"
     if roll < 0.80:
-        return f"/papers/date/{rng.choice(days)}"
+        return "feed_day", f"/papers/date/{rng.choice(days)}"
     if roll < 0.90:
-        return f"/api/daily_papers?date={rng.choice(days)}&limit=20"
-    return f"/papers/{rng.choice(ids)}"
+        return "api_daily", f"/api/daily_papers?date={rng.choice(days)}&limit=20"
+    return "paper", f"/papers/{rng.choice(ids)}"
 
 
-async def load(base: str, days: list[str], ids: list[str], *, concurrency: int, max_requests: int,
-               seconds: float, stop: asyncio.Event | None = None, seed: int = 0) -> dict[str, Any]:
-    latencies: list[float] = []
+def _pct(values: list[float], p: float) -> float:
+    return round(1000 * values[min(len(values) - 1, int(p * len(values)))], 1) if values else 0.0
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants (uvicorn's workers)."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, 0.0)
+        todo += children.get(current, [])
+    return total
+
+
+async def load(base: str, paths: Any, *, concurrency: int, max_requests: int, seconds: float,
+               stop: asyncio.Event | None = None, server_pid: int | None = None) -> dict[str, Any]:
+    """`paths()` gives the next (kind, path); C connections keep requesting until a limit is reached."""
+    latencies: dict[str, list[float]] = {}
     statuses: dict[str, int] = {}
     errors: list[str] = []
     sent = 0
-    rng = random.Random(seed)
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    host, port = base.removeprefix("http://").split(":")
 
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        async def worker() -> None:
-            nonlocal sent
+    async def worker() -> None:
+        nonlocal sent
+        connection = KeepAliveConnection(host, int(port))
+        try:
             while sent < max_requests and time.perf_counter() < deadline and not (stop and stop.is_set()):
                 sent += 1
-                path = request_mix(days, ids, rng)
+                kind, path = paths()
                 started = time.perf_counter()
                 try:
-                    response = await client.get(path)
-                    code = str(response.status_code)
-                    if response.status_code >= 400:
+                    status = await asyncio.wait_for(connection.get(path), REQUEST_TIMEOUT)
+                    code = str(status)
+                    if status >= 400:
                         errors.append(f"{code} {path}")
-                except httpx.HTTPError as exc:
+                except (TimeoutError, OSError, httptools.HttpParserError) as exc:
+                    connection.close()  # a half-read response: start again on a new connection
                     code = type(exc).__name__
                     errors.append(f"{code} {path}")
-                latencies.append(time.perf_counter() - started)
+                latencies.setdefault(kind, []).append(time.perf_counter() - started)
                 statuses[code] = statuses.get(code, 0) + 1
+        finally:
+            connection.close()
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
-    latencies.sort()
+    server_cpu = process_tree_cpu(server_pid) if server_pid else 0.0
+    client_cpu = time.process_time()
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    client_cpu = time.process_time() - client_cpu
+    server_cpu = process_tree_cpu(server_pid) - server_cpu if server_pid else 0.0
+    every = sorted(x for values in latencies.values() for x in values)
+    count = len(every)
+    return {"requests": count, "seconds": round(elapsed, 1), "rps": round(count / elapsed, 1),
+            "p50_ms": _pct(every, 0.50), "p90_ms": _pct(every, 0.90), "p99_ms": _pct(every, 0.99),
+            "max_ms": _pct(every, 1.0), "errors": len(errors), "statuses": statuses, "first_errors": errors[:5],
+            "server_cpu_s": round(server_cpu, 1), "client_cpu_s": round(client_cpu, 1),
+            "server_cpu_ms_per_request": round(1000 * server_cpu / count, 2) if count else None,
+            "by_kind": {kind: {"requests": len(v), "p50_ms": _pct(sorted(v), 0.5), "p99_ms": _pct(sorted(v), 0.99)}
+                        for kind, v in sorted(latencies.items())},
+            "load_average": load_average()}
 
-    def pct(p: float) -> float:
-        return round(1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))], 1) if latencies else 0.0
 
-    return {"requests": len(latencies), "seconds": round(elapsed, 1), "rps": round(len(latencies) / elapsed, 1),
-            "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": pct(1.0),
-            "errors": len(errors), "statuses": statuses, "first_errors": errors[:5]}
+REQUEST_TIMEOUT = 30.0
+
+try:  # the client's event loop costs less with uvloop (installed with the server's dependencies)
+    from uvloop import run as run_loop
+except ImportError:
+    run_loop = asyncio.run
 
 
-async def with_ingest(home: Path, base: str, days: list[str], ids: list[str], args: argparse.Namespace
-                      ) -> dict[str, Any]:
+class KeepAliveConnection:
+    """One HTTP/1.1 keep-alive connection, one request at a time, responses parsed by httptools.
+
+    A load generator on the same two cores as the server must cost little per request: httpx spends
+    about 3 ms of CPU on each, as much as the server's cheapest answers, and would measure itself."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.complete = False
+
+    async def get(self, path: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
+        parser = httptools.HttpResponseParser(self)
+        self.complete = False
+        while not self.complete:
+            data = await self.reader.read(1 << 16)
+            if not data:
+                raise ConnectionResetError("the server closed the connection")
+            parser.feed_data(data)
+        if not parser.should_keep_alive():
+            self.close()
+        return parser.get_status_code()
+
+    def on_message_complete(self) -> None:  # httptools callback
+        self.complete = True
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def mix(days: list[str], ids: list[str], seed: int) -> Any:
+    rng = random.Random(seed)
+    return lambda: request_mix(days, ids, rng)
+
+
+async def with_ingest(home: Path, base: str, days: list[str], ids: list[str], args: argparse.Namespace,
+                      server_pid: int) -> dict[str, Any]:
     snapshot = OUT / f"http-extra-{args.ingest}.jsonl"
     if not snapshot.exists():
         # ids after the base corpus: a disjoint slice of the same synthetic arXiv
@@ -179,8 +274,8 @@ async def with_ingest(home: Path, base: str, days: list[str], ids: list[str], ar
         return proc.returncode or 0, out
 
     watcher = asyncio.create_task(watch())
-    result = await load(base, days, ids, concurrency=args.concurrency, max_requests=10**9,
-                        seconds=args.ingest_seconds, stop=stop, seed=1)
+    result = await load(base, mix(days, ids, 1), concurrency=args.concurrency, max_requests=10**9,
+                        seconds=args.ingest_seconds, stop=stop, server_pid=server_pid)
     if not stop.is_set():
         proc.kill()
     code, out = await watcher
@@ -194,39 +289,75 @@ async def with_ingest(home: Path, base: str, days: list[str], ids: list[str], ar
     return result
 
 
-def markdown(report: dict[str, Any]) -> str:
-    lines = [f"{report['papers']:,} papers, {report['concurrency']} connections on loopback, "
-             f"{report['workers']} server process(es), {report['cpus']} CPUs; load generator in the same machine.",
-             "", "| phase | requests | req/s | p50 ms | p90 ms | p99 ms | errors |", "|---|---|---|---|---|---|---|"]
-    for name in ("steady", "ingest"):
-        r = report.get(name)
-        if r:
-            lines.append(f"| {name} | {r['requests']:,} | {r['rps']} | {r['p50_ms']} | {r['p90_ms']} | "
-                         f"{r['p99_ms']} | {r['errors']} |")
-    if report.get("ingest"):
-        ing = report["ingest"]
-        lines += ["", f"Ingest alongside: {ing.get('ingest')} in {ing.get('ingest_seconds')} s "
-                      f"(exit {ing.get('ingest_exit')}), {ing['errors']} failed requests."]
-    return "\n".join(lines)
+def markdown(report: dict[str, Any], command: str) -> str:
+    m = report["machine"]
+    lines = ["## HTTP", "",
+             f"`{command}` — {report['papers']:,} synthetic papers (static embedder), {report['concurrency']} "
+             f"keep-alive connections on 127.0.0.1, `paperwire serve --workers {report['workers']}`; the load "
+             f"generator (httpx, asyncio) runs on the same machine.",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Python {m['python']}; shared with "
+             f"other work: load average {report['load_before']} before, {report['load_after']} after "
+             "(1/5/15 min).", "",
+             "Server CPU is the user+system time of the server processes over the phase, per request; it "
+             "moves less than wall time when other jobs share the cores.", "",
+             "| phase | requests | req/s | vs /healthz | p50 ms | p90 ms | p99 ms | errors | server CPU ms/req "
+             "| client CPU ms/req |", "|---|---|---|---|---|---|---|---|---|---|"]
+    floor = report.get("baseline_healthz", {}).get("rps")
+    names = {"baseline_healthz": "baseline: GET /healthz", "baseline_static": "baseline: static file",
+             "steady": "**mix**", "ingest": "**mix during a 50k ingest**"}
+    for key, label in names.items():
+        r = report.get(key)
+        if not r:
+            continue
+        ratio = f"{r['rps'] / floor:.2f}" if floor else "–"
+        client = round(1000 * r["client_cpu_s"] / r["requests"], 2) if r["requests"] else "–"
+        lines.append(f"| {label} | {r['requests']:,} | {r['rps']} | {ratio} | {r['p50_ms']} | {r['p90_ms']} | "
+                     f"{r['p99_ms']} | {r['errors']} | {r['server_cpu_ms_per_request']} | {client} |")
+    steady = report.get("steady")
+    if steady:
+        lines += ["", "Mix by request (steady phase):", "", "| request | share | p50 ms | p99 ms |",
+                  "|---|---|---|---|"]
+        for kind, r in steady["by_kind"].items():
+            share = 100 * r["requests"] / steady["requests"]
+            lines.append(f"| {kind} | {share:.0f}% | {r['p50_ms']} | {r['p99_ms']} |")
+        cpu = steady["server_cpu_ms_per_request"] + 1000 * steady["client_cpu_s"] / steady["requests"]
+        met = steady["rps"] >= 300 and steady["p99_ms"] <= 100 and steady["errors"] == 0
+        lines += ["", f"Target (>= 300 req/s, p99 <= 100 ms, 0 errors): {'met' if met else 'not met'} in this run. "
+                      f"Server plus client used {cpu:.1f} ms of CPU per request, so {report['cpus']} idle cores "
+                      f"would carry at most about {1000 * report['cpus'] / cpu:.0f} req/s of this mix."]
+    ing = report.get("ingest")
+    if ing:
+        lines += ["", f"Ingest alongside: `paperwire ingest` of {args_ingest(report)} more papers in another process "
+                      f"({ing.get('ingest')}, {ing.get('ingest_seconds')} s, exit {ing.get('ingest_exit')}): "
+                      f"{ing['errors']} failed requests."
+                      + (f" First failures: {', '.join(ing['first_errors'])}." if ing["errors"] else "")]
+    return "\n".join(lines) + "\n"
+
+
+def args_ingest(report: dict[str, Any]) -> str:
+    return f"{report.get('ingest_papers', 0):,}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=6000, help="cap on requests in the steady phase")
+    parser.add_argument("--requests", type=int, default=20_000, help="cap on requests in the steady phase")
     parser.add_argument("--seconds", type=float, default=60, help="cap on the steady phase's duration")
-    parser.add_argument("--ingest", type=int, default=50_000, help="papers ingested during phase 2 (0: skip)")
-    parser.add_argument("--ingest-seconds", type=float, default=600, help="cap on phase 2's duration")
-    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--baseline-seconds", type=float, default=10, help="duration of each baseline phase")
+    parser.add_argument("--ingest", type=int, default=50_000, help="papers ingested during the last phase (0: skip)")
+    parser.add_argument("--ingest-seconds", type=float, default=900, help="cap on the last phase's duration")
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--markdown", type=Path, default=BENCH.parent / "BENCHMARKS.md")
+    parser.add_argument("--no-markdown", action="store_true", help="do not touch BENCHMARKS.md")
     args = parser.parse_args(argv)
+    command = "python bench/http.py " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     OUT.mkdir(parents=True, exist_ok=True)
     pristine = build_home(args.papers, args.seed)
     home = OUT / "http-run-home"  # the ingest phase writes: work on a copy, keep the cached home as built
     shutil.rmtree(home, ignore_errors=True)
     shutil.copytree(pristine, home, ignore=shutil.ignore_patterns("lock"))
-    sys.path.insert(0, str(BENCH.parent))
     from paperwire.store import open_store
 
     store = open_store(home)
@@ -237,20 +368,30 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server(home, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     report: dict[str, Any] = {"papers": args.papers, "concurrency": args.concurrency, "workers": args.workers,
-                              "cpus": os.cpu_count()}
+                              "cpus": os.cpu_count(), "ingest_papers": args.ingest, "machine": machine(),
+                              "load_before": load_average()}
+    run = dict(concurrency=args.concurrency, server_pid=server.pid)
     try:
-        asyncio.run(load(base, days, ids, concurrency=args.concurrency, max_requests=200, seconds=20))  # warm up
-        report["steady"] = asyncio.run(load(base, days, ids, concurrency=args.concurrency,
-                                            max_requests=args.requests, seconds=args.seconds))
-        print(json.dumps(report["steady"]), file=sys.stderr)
+        run_loop(load(base, mix(days, ids, 99), max_requests=500, seconds=30, **run))  # warm up
+        for name, path in (("baseline_healthz", "/healthz"), ("baseline_static", "/static/site.css")):
+            report[name] = run_loop(load(base, lambda p=path: ("baseline", p), max_requests=10**9,
+                                            seconds=args.baseline_seconds, **run))
+            print(name, json.dumps(report[name]), file=sys.stderr)
+        report["steady"] = run_loop(load(base, mix(days, ids, args.seed), max_requests=args.requests,
+                                            seconds=args.seconds, **run))
+        print("steady", json.dumps(report["steady"]), file=sys.stderr)
         if args.ingest:
-            report["ingest"] = asyncio.run(with_ingest(home, base, days, ids, args))
-            print(json.dumps(report["ingest"]), file=sys.stderr)
+            report["ingest"] = run_loop(with_ingest(home, base, days, ids, args, server.pid))
+            print("ingest", json.dumps(report["ingest"]), file=sys.stderr)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    report["load_after"] = load_average()
     (OUT / "http.json").write_text(json.dumps(report, indent=2))
-    print(markdown(report))
+    section = markdown(report, command.strip())
+    print(section)
+    if not args.no_markdown:
+        write_section(args.markdown, section)
     return 0
 
 

@@ -291,3 +291,24 @@ def test_submit_pasted_bibtex_once(base: str) -> None:
     refused = paste("@article{broken, title = {unclosed")
     assert refused.status_code == 422 and "pasted metadata" in refused.text
     assert 'class="error"' in refused.text
+
+
+def test_repeated_searches_show_current_votes_and_new_papers(base: str) -> None:
+    params = {"q": "spectral bounds mixing kernels", "limit": 5}
+    first = httpx.get(f"{base}/api/papers/search", params=params, timeout=60).json()
+    assert first[0]["paper"]["id"] == MATH_ID
+    vote(signed_up_client(base, "searchvoter"), MATH_ID)
+    again = httpx.get(f"{base}/api/papers/search", params=params, timeout=60).json()
+    assert [e["paper"]["id"] for e in again] == [e["paper"]["id"] for e in first]
+    assert again[0]["paper"]["upvotes"] == first[0]["paper"]["upvotes"] + 1
+    page = httpx.get(f"{base}/search", params={"q": "spectral bounds mixing kernels"}, timeout=60).text
+    assert votes_in(dict(cards(page))[MATH_ID]) == again[0]["paper"]["upvotes"]
+    # a paper submitted now is found by the same words at once
+    client = signed_up_client(base, "kernelsubmitter")
+    token = csrf_of(client.get("/submit").text)
+    response = client.post("/submit", data={
+        "csrf_token": token, "title": "Spectral Bounds for Mixing Kernels Revisited",
+        "abstract": "Spectral bounds for mixing kernels, revisited with sharper constants and new kernels. " * 2})
+    new_id = response.headers["location"].removeprefix("/papers/")
+    found = httpx.get(f"{base}/api/papers/search", params=params, timeout=60).json()
+    assert new_id in [e["paper"]["id"] for e in found]

@@ -163,9 +163,9 @@ def build_router(site: Site) -> APIRouter:
             papers = site.listings().newest(limit=limit)
         else:
             try:
-                papers = [h.paper for h in site.index().search(q, limit=limit, mode=mode, snippets=False)]
+                papers = [h.paper for h in site.search(q, limit=limit, mode=mode, snippets=False)]
             except SearchUnavailable as exc:
-                raise HTTPException(503, str(exc)) from None
+                raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
         votes = votes_of(papers)

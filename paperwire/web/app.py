@@ -21,6 +21,7 @@ from paperwire.web.site import Site, json_error
 log = logging.getLogger("paperwire.web")
 
 WEB_THREADS = 8
+WORKER_HEALTHCHECK_SECONDS = 60
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -167,8 +168,11 @@ def run(home: Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int =
     print(f"paperwire: serving {home} on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     if workers > 1:
         os.environ["PAPERWIRE_HOME"] = str(home)
+        # The supervisor replaces a worker that misses a 5 s health ping by default; a worker busy
+        # loading a new index generation on a loaded machine can miss one, and killing it drops
+        # its open connections. Only a worker silent for a minute is taken as hung.
         uvicorn.run("paperwire.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", access_log=False)
+                    log_level="warning", access_log=False, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
         return
     uvicorn.run(create_app(home), host=host, port=port, log_level="warning", access_log=False)
 

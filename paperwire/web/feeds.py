@@ -250,9 +250,9 @@ def build_router(site: Site) -> APIRouter:
         if not q.strip():
             raise HTTPException(422, "q: give a search query")
         try:
-            return [h.paper for h in site.index().search(q, limit=limit)]
+            return [h.paper for h in site.search(q, limit=limit)]
         except SearchUnavailable as exc:
-            raise HTTPException(503, str(exc)) from None
+            raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
         except ValueError as exc:
             raise HTTPException(422, f"q: {exc}") from None
 

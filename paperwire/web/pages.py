@@ -114,9 +114,9 @@ def build_router(site: Site) -> APIRouter:
                                    "page": page, "cards": [], "error": None, "more": False}
         if q.strip():
             try:
-                hits = site.index().search(q, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, mode=mode,
-                                           categories=[cat] if cat else None, date_from=_opt_day(date_from),
-                                           date_to=_opt_day(date_to))
+                hits = site.search(q, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, mode=mode,
+                                   categories=[cat] if cat else None, date_from=_opt_day(date_from),
+                                   date_to=_opt_day(date_to))
                 context["more"] = len(hits) > PAGE_SIZE
                 hits = hits[:PAGE_SIZE]
                 cards = cards_for(request, [h.paper for h in hits])
@@ -125,9 +125,9 @@ def build_router(site: Site) -> APIRouter:
                 context["cards"] = cards
             except ValueError as exc:  # QueryError and bad dates: say what is wrong with the query
                 context["error"] = str(exc)
-            except SearchUnavailable as exc:
+            except SearchUnavailable as exc:  # the page reloads itself until the index is there
                 context["error"] = str(exc)
-                return site.render(request, "search.html", status_code=503, **context)
+                return site.render(request, "search.html", status_code=503, unavailable=True, **context)
         return site.render(request, "search.html", status_code=422 if context["error"] else 200, **context)
 
     @router.get("/submit", summary="Form to submit a paper")

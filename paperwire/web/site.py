@@ -35,8 +35,10 @@ log = logging.getLogger("paperwire.web")
 MAX_QUERY_CHARS = 300
 MAX_PAGE_SIZE = 100
 CACHE_ENTRIES = 4096
+SEARCH_CACHE_ENTRIES = 4096  # ids, scores and snippets only: a few kB each
 T = TypeVar("T")
 INDEX_REFRESH_SECONDS = 5.0
+INDEX_WAIT_SECONDS = 3.0  # a search during the first build answers soon, with a 503 that says so
 BULK_BACKLOG = 2000  # more new papers than this: left to the ingesting process (see refresh_index)
 BULK_GRACE_SECONDS = 900.0  # an ingest indexes its papers after its last commit: allow for that
 
@@ -70,6 +72,8 @@ class Site:
         self._cache: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._generation = 0
+        self._search_cache: OrderedDict[Hashable, list[tuple[str, float, str]]] = OrderedDict()
+        self._search_cache_size = int(self.config.get("PAPERWIRE_SEARCH_CACHE", SEARCH_CACHE_ENTRIES))
 
     # ------------------------------------------------------------ store and index
 
@@ -173,7 +177,33 @@ class Site:
         except Exception:
             log.exception("index refresh failed")
 
-    def index(self, wait: float = 60.0) -> Any:
+    def search(self, query: str, **options: Any) -> list[Any]:
+        """The index's hits for a query. Rankings and snippets of recent queries are kept until the
+        index changes (searches repeat: the header box, polled search feeds); the papers themselves are
+        read afresh each time."""
+        index = self.index()
+        if self._search_cache_size <= 0:
+            return index.search(query, **options)
+        from paperwire.index.engine import Hit
+
+        key = (query, index.rev, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                             for k, v in options.items())))
+        with self._cache_lock:
+            ranked = self._search_cache.get(key)
+            if ranked is not None:
+                self._search_cache.move_to_end(key)
+        if ranked is None:
+            hits = index.search(query, **options)
+            with self._cache_lock:
+                self._search_cache[key] = [(h.id, h.score, h.snippet) for h in hits]
+                while len(self._search_cache) > self._search_cache_size:
+                    self._search_cache.popitem(last=False)
+            return hits
+        papers = self.store().get_papers([pid for pid, _, _ in ranked])
+        return [Hit(pid, papers[pid].title, score, text, papers[pid]) for pid, score, text in ranked if pid in papers]
+
+    def index(self, wait: float = INDEX_WAIT_SECONDS) -> Any:
+        """The search index; SearchUnavailable while a first build (minutes on a new home) goes on."""
         self.start()
         if not self._index_ready.wait(wait) or self._index is None:
             raise SearchUnavailable(self._index_error or "the search index is still being built; try again shortly")
