@@ -154,6 +154,17 @@ def test_static_model_is_distilled_once_and_then_read_from_the_home(static, stat
     assert np.allclose(again.encode(texts), static.encode(texts))
 
 
+def test_static_token_ids_equal_the_tokenizers_own(static, seed_papers):
+    # Word-piece ids are cached per whitespace-separated chunk; the result must be the tokenizer's.
+    texts = [text_for_embedding(p) for p in seed_papers[:50]] + [
+        "Naïve café – 10×faster, x_i^2 {\\em foo} İstanbul résumé 東京 $\\alpha$ 5.3% ≥ → don't", "",
+        "a\u0301b a\u00a0b\u2003c", "a\x0bb c\x1fd e\u2028f", "x\u200by", "word " * 700, "   "]
+    expected = [e.ids[:embed.STATIC_MAX_TOKENS]
+                for e in static.tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+    assert static.token_ids(texts) == expected
+    assert static.token_ids(texts) == expected  # from the chunk cache this time
+
+
 @pytest.mark.slow
 def test_static_vectors_find_paraphrases(static, seed_papers):
     vectors = embed_papers(static, seed_papers)

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -37,6 +39,10 @@ MINILM_MAX_TOKENS = 256
 STATIC_MAX_TOKENS = 512
 # About 256 word pieces of English; the tokenizers cut again, this only bounds the work.
 MAX_EMBED_CHARS = 2000
+# Word-piece ids of this many distinct whitespace-separated chunks are kept (about 250 MB at most).
+_CHUNK_CACHE_MAX = 1_000_000
+# Whitespace to str.split() that the BERT tokenizer removes as control characters instead.
+_ODD_WHITESPACE = re.compile("[\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 # Up to this many texts (queries, a paper or two) MiniLM runs on one thread.
 SMALL_BATCH = 4
 
@@ -185,6 +191,7 @@ class StaticEmbedder:
         if model.unk_token_id is not None:  # unknown words carry no meaning in a mean of word vectors
             self.table[model.unk_token_id] = 0.0
         self.dim = int(self.table.shape[1])
+        self._chunk_ids: dict[str, list[int]] = {}
 
     def encode(self, texts: list[str], *, batch_size: int = 4096, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -197,17 +204,57 @@ class StaticEmbedder:
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         from scipy.sparse import csr_matrix
 
-        encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-        ids = [e.ids[:STATIC_MAX_TOKENS] for e in encodings]
-        lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
+        ids = self.token_ids(texts)
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         indptr = np.zeros(len(ids) + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
-        flat = np.fromiter((t for i in ids for t in i), dtype=np.int64, count=int(indptr[-1]))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(indptr[-1]))
         # Token counts per text times the table: the sum of token vectors without materialising one row
         # per token (a gather of every token would move ~1 kB per token through memory).
         counts = csr_matrix((np.ones(flat.size, dtype=np.float32), flat, indptr),
                             shape=(len(ids), self.table.shape[0]))
         return _normalise(np.asarray(counts @ self.table))
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Word-piece ids of each text (at most STATIC_MAX_TOKENS), exactly as the tokenizer gives them.
+
+        The BERT tokenizer normalises, splits and word-pieces each whitespace-separated chunk on its own,
+        so ids are cached per chunk: abstracts repeat their words, and the tokenizer's per-text overhead
+        was most of the embedding time (measured: 5-7 times faster on synthetic abstracts)."""
+        out: list[list[int]] = [[] for _ in texts]
+        chunked: list[tuple[int, list[str]]] = []
+        odd: list[int] = []
+        for i, text in enumerate(texts):
+            # Characters that str.split() treats as whitespace but the tokenizer deletes (joining the
+            # pieces around them): such a text goes through the tokenizer whole.
+            if _ODD_WHITESPACE.search(text):
+                odd.append(i)
+            else:
+                chunked.append((i, text.split()))
+        if odd:
+            for i, enc in zip(odd, self.tokenizer.encode_batch_fast([texts[i] for i in odd], add_special_tokens=False),
+                              strict=True):
+                out[i] = enc.ids[:STATIC_MAX_TOKENS]
+        cache = self._chunk_ids
+        known: dict[str, Any] = dict.fromkeys(chain.from_iterable(cs for _, cs in chunked))
+        missing = []
+        for chunk in known:  # distinct chunks only
+            ids = cache.get(chunk)
+            if ids is None:
+                missing.append(chunk)
+            else:
+                known[chunk] = ids
+        if missing:
+            if len(cache) + len(missing) > _CHUNK_CACHE_MAX:
+                cache.clear()  # bounded: the rare tail of a big corpus would grow it without end
+            for chunk, enc in zip(missing, self.tokenizer.encode_batch_fast(missing, add_special_tokens=False),
+                                  strict=True):
+                known[chunk] = cache[chunk] = enc.ids
+        get = known.__getitem__
+        for i, chunks in chunked:
+            ids = list(chain.from_iterable(map(get, chunks)))
+            out[i] = ids[:STATIC_MAX_TOKENS] if len(ids) > STATIC_MAX_TOKENS else ids
+        return out
 
 
 def static_model_directory(home: Path) -> Path:

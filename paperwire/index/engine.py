@@ -177,18 +177,19 @@ class SearchIndex:
             try:
                 batch: list[Paper] = []
                 last_rev = self.rev
-                for rev, paper in self.store.iter_papers(after_rev=self.rev):
-                    batch.append(paper)
-                    last_rev = rev
-                    if len(batch) >= UPDATE_BATCH:
+                with self.lexical.bulk():  # one merge of the lexical delta at the end, before saving
+                    for rev, paper in self.store.iter_papers(after_rev=self.rev):
+                        batch.append(paper)
+                        last_rev = rev
+                        if len(batch) >= UPDATE_BATCH:
+                            self._index_batch(batch)
+                            done += len(batch)
+                            bar(len(batch))
+                            batch = []
+                    if batch:
                         self._index_batch(batch)
                         done += len(batch)
                         bar(len(batch))
-                        batch = []
-                if batch:
-                    self._index_batch(batch)
-                    done += len(batch)
-                    bar(len(batch))
                 self.rev = last_rev
             finally:
                 bar(0, close=True)

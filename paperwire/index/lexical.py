@@ -17,7 +17,8 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -221,6 +222,7 @@ class LexicalIndex:
         self._delta_lens: list[tuple[int, int, int]] = []
         self._delta_cats: list[np.ndarray] = []
         self._delta: _Segment | None = _empty_segment()
+        self._bulk_depth = 0  # inside bulk(): the delta is merged once at the end
 
     # ------------------------------------------------------------ size and membership
 
@@ -294,8 +296,26 @@ class LexicalIndex:
             self._days = np.concatenate([self._days, np.fromiter((d for _, d in rows), np.int32, len(rows))])
             self._n_live += len(rows)
             self._delta = None
-            if self.delta_rows > max(COMPACT_MIN, COMPACT_FRACTION * self._base.rows):
-                self.compact()
+            if not self._bulk_depth:
+                self._compact_if_due()
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Many `add` calls in a row (a build or a big ingest): the delta is merged into the base once at
+        the end instead of every time it reaches a quarter of the base (a geometric series of merges)."""
+        with self._lock:
+            self._bulk_depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._bulk_depth -= 1
+                if not self._bulk_depth:
+                    self._compact_if_due()
+
+    def _compact_if_due(self) -> None:
+        if self.delta_rows > max(COMPACT_MIN, COMPACT_FRACTION * self._base.rows):
+            self.compact()
 
     def remove(self, ids: Iterable[str]) -> None:
         with self._lock:
