@@ -294,12 +294,17 @@ def markdown(report: dict[str, Any], command: str) -> str:
     lines = ["## HTTP", "",
              f"`{command}` — {report['papers']:,} synthetic papers (static embedder), {report['concurrency']} "
              f"keep-alive connections on 127.0.0.1, `paperwire serve --workers {report['workers']}`; the load "
-             f"generator (httpx, asyncio) runs on the same machine.",
+             f"generator (asyncio, keep-alive connections, httptools parsing) runs on the same machine.",
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Python {m['python']}; shared with "
              f"other work: load average {report['load_before']} before, {report['load_after']} after "
              "(1/5/15 min).", "",
              "Server CPU is the user+system time of the server processes over the phase, per request; it "
-             "moves less than wall time when other jobs share the cores.", "",
+             "moves less than wall time when other jobs share the cores.",
+             "What the mix exercises: every request is anonymous, so HTML pages come from the server's shared "
+             "page cache once built (per URL, until the database or index changes; logged-in pages are "
+             f"rendered per request); queries are 1-3 words of a {len(SEARCH_WORDS)}-word list (about "
+             f"{_distinct_queries():,} distinct), so repeated queries hit the search cache; paper pages draw "
+             "from 2,000 random papers.", "",
              "| phase | requests | req/s | vs /healthz | p50 ms | p90 ms | p99 ms | errors | server CPU ms/req "
              "| client CPU ms/req |", "|---|---|---|---|---|---|---|---|---|---|"]
     floor = report.get("baseline_healthz", {}).get("rps")
@@ -332,6 +337,13 @@ def markdown(report: dict[str, Any], command: str) -> str:
                       f"{ing['errors']} failed requests."
                       + (f" First failures: {', '.join(ing['first_errors'])}." if ing["errors"] else "")]
     return "\n".join(lines) + "\n"
+
+
+def _distinct_queries() -> int:
+    """Query strings request_mix can send: ordered choices of 1-3 distinct words."""
+    from math import perm
+
+    return sum(perm(len(SEARCH_WORDS), k) for k in (1, 2, 3))
 
 
 def args_ingest(report: dict[str, Any]) -> str:

@@ -120,7 +120,7 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
-        return {"ok": True, "papers": site.store().count_papers()}
+        return {"ok": True, "papers": site.cached(("paper_count",), lambda: site.store().count_papers())}
 
     app.mount("/static", StaticFiles(packages=[("paperwire.web", "static")]), name="static")
     app.include_router(api.build_router(site))

@@ -62,28 +62,31 @@ def build_router(site: Site) -> APIRouter:
 
     @router.get("/", summary="The daily feed on the newest day that has papers")
     def home(request: Request, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-        return feed_page(request, day_period(site.anchor_day()), page)
+        return site.shared_page(request, lambda: feed_page(request, day_period(site.anchor_day()), page))
 
     @router.get("/papers/date/{day}", summary="The feed of one listing day")
     def by_day(request: Request, day: str, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-        return feed_page(request, _period(day_period, day), page)
+        return site.shared_page(request, lambda: feed_page(request, _period(day_period, day), page))
 
     @router.get("/papers/week/{week}", summary="The feed of one ISO week (YYYY-Www)")
     def by_week(request: Request, week: str, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-        return feed_page(request, _period(week_period, week), page)
+        return site.shared_page(request, lambda: feed_page(request, _period(week_period, week), page))
 
     @router.get("/papers/month/{month}", summary="The feed of one month (YYYY-MM)")
     def by_month(request: Request, month: str, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-        return feed_page(request, _period(month_period, month), page)
+        return site.shared_page(request, lambda: feed_page(request, _period(month_period, month), page))
 
     @router.get("/trending", summary="Papers by votes with a time decay")
     def trending_page(request: Request) -> Response:
-        ranked = trending_papers(site, limit=PAGE_SIZE)
-        cards = cards_for(request, [r.paper for r in ranked])
-        for card, r in zip(cards, ranked, strict=True):
-            card.score = r.score
-        return site.render(request, "trending.html", cards=cards, formula=trending.FORMULA,
-                           gravity=trending.GRAVITY, window_days=trending.TRENDING_WINDOW_DAYS)
+        def build() -> Response:
+            ranked = trending_papers(site, limit=PAGE_SIZE)
+            cards = cards_for(request, [r.paper for r in ranked])
+            for card, r in zip(cards, ranked, strict=True):
+                card.score = r.score
+            return site.render(request, "trending.html", cards=cards, formula=trending.FORMULA,
+                               gravity=trending.GRAVITY, window_days=trending.TRENDING_WINDOW_DAYS)
+
+        return site.shared_page(request, build, vary=(datetime.now(UTC).strftime("%H:%M"),))
 
     @router.get("/top", summary="Most upvoted papers of the last week, month or year")
     def top_page(request: Request, period: Annotated[str, Query(pattern="^(week|month|year)$")] = "week",
@@ -96,9 +99,12 @@ def build_router(site: Site) -> APIRouter:
             return (site.listings().count_between(first, last), papers,
                     site.accounts().local_votes([p.id for p in papers]))
 
-        total, papers, votes = site.cached(("top", first, last, page), load)
-        return site.render(request, "top.html", cards=cards_for(request, papers, votes), period=period, first=first,
-                           last=last, page=page, pages=max(1, -(-total // PAGE_SIZE)), total=total)
+        def build() -> Response:
+            total, papers, votes = site.cached(("top", first, last, page), load)
+            return site.render(request, "top.html", cards=cards_for(request, papers, votes), period=period,
+                               first=first, last=last, page=page, pages=max(1, -(-total // PAGE_SIZE)), total=total)
+
+        return site.shared_page(request, build)
 
     @router.get("/search", summary="Search page: hybrid keyword and semantic search with filters")
     def search_page(
@@ -110,6 +116,11 @@ def build_router(site: Site) -> APIRouter:
         date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
         page: Annotated[int, Query(ge=1, le=10)] = 1,
     ) -> Response:
+        return site.shared_page(request, lambda: search_results(request, q, mode, cat, date_from, date_to, page),
+                                vary=(site.index_rev(),))
+
+    def search_results(request: Request, q: str, mode: str, cat: str, date_from: str, date_to: str,
+                       page: int) -> Response:
         context: dict[str, Any] = {"q": q, "mode": mode, "cat": cat, "date_from": date_from, "date_to": date_to,
                                    "page": page, "cards": [], "error": None, "more": False}
         if q.strip():
@@ -202,6 +213,9 @@ def build_router(site: Site) -> APIRouter:
 
     @router.get("/papers/{paper_id:path}", summary="A paper page", name="paper_page")
     def paper_page(request: Request, paper_id: str) -> Response:
+        return site.shared_page(request, lambda: paper_page_for(request, paper_id), vary=(site.index_rev(),))
+
+    def paper_page_for(request: Request, paper_id: str) -> Response:
         paper = _paper_or_404(site, paper_id)
         if paper.id != paper_id:
             return RedirectResponse(f"/papers/{paper.id}", status_code=301)
@@ -342,7 +356,7 @@ def build_router(site: Site) -> APIRouter:
 
     @router.get("/about", summary="About this site")
     def about(request: Request) -> Response:
-        stats = site.store().stats()
+        stats = site.cached(("stats",), lambda: site.store().stats())  # counts over every paper: once per change
         return site.render(request, "about.html", stats=stats, formula=trending.FORMULA)
 
     return router

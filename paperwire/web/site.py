@@ -37,6 +37,7 @@ MAX_PAGE_SIZE = 100
 CACHE_ENTRIES = 4096
 SEARCH_CACHE_ENTRIES = 4096  # ids, scores and snippets only: a few kB each
 T = TypeVar("T")
+_CSRF_SLOT = "csrf-slot-3f9c2a"  # where a shared page's CSRF token goes (a token is 64 hex digits)
 INDEX_REFRESH_SECONDS = 5.0
 INDEX_WAIT_SECONDS = 3.0  # a search during the first build answers soon, with a 503 that says so
 BULK_BACKLOG = 2000  # more new papers than this: left to the ingesting process (see refresh_index)
@@ -103,8 +104,9 @@ class Site:
                 self._generation += 1
         return self._generation
 
-    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """`compute()` once per database generation (feed pages, day strips, vote counts)."""
+    def cached(self, key: Hashable, compute: Callable[[], T], keep: Callable[[T], bool] | None = None) -> T:
+        """`compute()` once per database generation (feed pages, day strips, vote counts); a value
+        that `keep` refuses is returned but not remembered."""
         generation = self.generation()
         with self._cache_lock:
             hit = self._cache.get(key)
@@ -112,6 +114,8 @@ class Site:
                 self._cache.move_to_end(key)
                 return hit[1]
         value = compute()
+        if keep is not None and not keep(value):
+            return value
         with self._cache_lock:
             if self._generation == generation:  # not computed across a change
                 self._cache[key] = (generation, value)
@@ -202,6 +206,11 @@ class Site:
         papers = self.store().get_papers([pid for pid, _, _ in ranked])
         return [Hit(pid, papers[pid].title, score, text, papers[pid]) for pid, score, text in ranked if pid in papers]
 
+    def index_rev(self) -> int | None:
+        """The loaded index's revision (None before it is loaded): part of the key of cached search pages."""
+        index = self._index
+        return index.rev if index is not None else None
+
     def index(self, wait: float = INDEX_WAIT_SECONDS) -> Any:
         """The search index; SearchUnavailable while a first build (minutes on a new home) goes on."""
         self.start()
@@ -272,12 +281,36 @@ class Site:
                                 path="/")
         return response
 
+    def shared_page(self, request: Request, build: Callable[[], Response], vary: tuple[Any, ...] = ()) -> Response:
+        """A page as anonymous visitors see it, built once per URL and day until the database (or
+        `vary`, such as the index revision) changes; each visitor's CSRF token is put in afterwards.
+        Logged-in visitors, and pages carrying a one-time notice, are built for the request."""
+        if request.cookies.get("pw_notice") or self.current_user(request) is not None:
+            return build()
+
+        def render_shared() -> tuple[int, bytes]:
+            request.state.csrf_slot = True
+            try:
+                response = build()
+            finally:
+                request.state.csrf_slot = False
+            return response.status_code, bytes(response.body)
+
+        key = ("page", request.url.path, request.url.query, self.today(), *vary)
+        status, body = self.cached(key, render_shared, keep=lambda page: page[0] == 200)
+        if status != 200:  # redirects and errors are built for the request, with its own token
+            return build()
+        token = self.signer.csrf_token(self.csrf_nonce(request)).encode()
+        return self.finish(request, HTMLResponse(body.replace(_CSRF_SLOT.encode(), token), status_code=status))
+
     def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         user = self.current_user(request)
         notice = request.cookies.get("pw_notice")
         notice_text = self.signer.unsign_session(notice) if notice else None
+        shared = getattr(request.state, "csrf_slot", False)
+        csrf_token = _CSRF_SLOT if shared else self.signer.csrf_token(self.csrf_nonce(request))
         html = self.templates.get_template(template).render(
-            request=request, user=user, csrf_token=self.signer.csrf_token(self.csrf_nonce(request)),
+            request=request, user=user, csrf_token=csrf_token,
             notice=notice_text, today=self.today(), path=request.url.path, **context)
         response = HTMLResponse(html, status_code=status_code)
         if notice:
