@@ -316,3 +316,15 @@ def test_repeated_searches_show_current_votes_and_new_papers(base: str) -> None:
     new_id = response.headers["location"].removeprefix("/papers/")
     found = httpx.get(f"{base}/api/papers/search", params=params, timeout=60).json()
     assert new_id in [e["paper"]["id"] for e in found]
+
+
+def test_shared_pages_carry_each_visitors_own_csrf_token(base: str) -> None:
+    first, second = httpx.Client(base_url=base), httpx.Client(base_url=base)
+    path = "/papers/date/2025-03-11"
+    page_a, page_b = first.get(path).text, second.get(path).text
+    token_a, token_b = csrf_of(page_a), csrf_of(page_b)
+    assert token_a != token_b and "csrf-slot" not in page_a
+    assert page_a.replace(token_a, "") == page_b.replace(token_b, "")  # one rendering, two tokens
+    form = {"username": "nobody-here", "password": "not the password"}
+    assert first.post("/login", data={**form, "csrf_token": token_b}).status_code == 403
+    assert first.post("/login", data={**form, "csrf_token": token_a}).status_code == 401
