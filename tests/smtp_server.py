@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass
@@ -22,6 +27,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    tls: bool = False  # the session was encrypted (STARTTLS or implicit TLS)
+    login: str | None = None  # who authenticated, if anyone
 
     @property
     def message(self) -> EmailMessage:
@@ -42,6 +49,7 @@ class Recorder:
         self.stalled = threading.Event()
         self.release = threading.Event()
         self.port = 0
+        self.implicit_tls = False
 
     def to(self, address: str) -> list[Received]:
         return [m for m in self.messages if address in m.rcpt_tos]
@@ -58,8 +66,10 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content
-                                                                                         or envelope.content)))
+        login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
+        self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                      bytes(envelope.original_content or envelope.content),
+                                      tls=session.ssl is not None or self.implicit_tls, login=login))
         if self.stall_data_at == len(self.messages):
             self.stall_data_at = None
             await self._stall()
@@ -72,11 +82,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """(certificate, key) PEM files for localhost / 127.0.0.1, made with the openssl command."""
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def _authenticator(user: str, password: str) -> Any:
+    def check(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == \
+            (user.encode(), password.encode())
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
+    return check
+
+
 @contextmanager
-def smtp_server() -> Iterator[Recorder]:
+def smtp_server(*, security: str = "none", certificate: tuple[Path, Path] | None = None,
+                login: tuple[str, str] | None = None) -> Iterator[Recorder]:
+    """A recording server; `security` "starttls" (required) or "ssl" (implicit TLS) needs `certificate`;
+    `login` (user, password) makes AUTH required."""
     recorder = Recorder()
     recorder.port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=recorder.port)
+    options: dict[str, Any] = {}
+    if security != "none":
+        assert certificate is not None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(certificate[0]), str(certificate[1]))
+        if security == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        else:
+            options.update(ssl_context=context)
+            recorder.implicit_tls = True
+    if login is not None:
+        options.update(authenticator=_authenticator(*login), auth_required=True,
+                       auth_require_tls=security == "starttls")
+    controller = Controller(recorder, hostname="127.0.0.1", port=recorder.port, **options)
     controller.start()
     try:
         yield recorder

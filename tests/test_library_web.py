@@ -158,3 +158,15 @@ def test_import_bibtex_csl_json_and_id_lists(site: str, seed_home: Path, tmp_pat
     big = client.post("/library/import", data={"csrf_token": token},
                       files={"file": ("x.txt", b"2501.00001\n" * 600_000, "text/plain")})
     assert big.status_code == 413
+
+
+def test_paper_page_offers_save_and_marks_when_signed_in(site: str) -> None:
+    pid = page_ids(SEEDS[4])[0]
+    anonymous = httpx.get(f"{site}/papers/{pid}", timeout=30).text
+    assert f'action="/papers/{pid}/save"' not in anonymous
+    client = signed_up_client(site, "reader4")
+    page = client.get(f"/papers/{pid}").text
+    assert f'action="/papers/{pid}/save"' in page and page.count(f'action="/papers/{pid}/mark"') == 2
+    saved = client.post(f"/papers/{pid}/save", data={"csrf_token": csrf_of(page), "tag": "later"},
+                        headers={"accept": "application/json"})
+    assert saved.json() == {"id": pid, "saved": True, "tags": ["later"]}

@@ -33,7 +33,7 @@ from paperwire.store import open_store
 from paperwire.store.mail import MailStore, Subscription
 from paperwire.web.app import create_app
 from tests.conftest import SEEDS, cli_json, run_cli
-from tests.smtp_server import Recorder, free_port, smtp_server
+from tests.smtp_server import Recorder, free_port, self_signed_certificate, smtp_server
 
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()
 DAY_AFTER = (date.today() + timedelta(days=2)).isoformat()
@@ -503,3 +503,38 @@ def test_serve_sends_the_digests_on_its_schedule(mail_home: Path, smtp: Recorder
     with WebServer(mail_home):
         time.sleep(1.0)
     assert len(smtp.messages) == 3
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS: aiosmtpd cannot tell
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_smtp_over_tls_with_login(home: Path, tmp_path: Path, security: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STARTTLS and implicit TLS with a checked certificate, and AUTH, against aiosmtpd."""
+    certificate = self_signed_certificate(tmp_path)
+    with smtp_server(security=security, certificate=certificate, login=("mailer", "s3cret pass")) as recorder:
+        mail_env(monkeypatch, recorder.port)
+        monkeypatch.setenv("PAPERWIRE_SMTP_HOST", "localhost")
+        monkeypatch.setenv("PAPERWIRE_SMTP_SECURITY", security)
+        monkeypatch.setenv("PAPERWIRE_SMTP_USER", "mailer")
+        monkeypatch.setenv("PAPERWIRE_SMTP_RETRIES", "0")
+        # The server's certificate is not trusted until its CA is named.
+        proc = run_cli(home, "subscribe", "tls@example.org")
+        assert proc.returncode == 1 and "TLS certificate of SMTP server localhost" in proc.stderr
+        assert "PAPERWIRE_SMTP_CA_FILE" in proc.stderr and not recorder.messages
+        monkeypatch.setenv("PAPERWIRE_SMTP_CA_FILE", str(certificate[0]))
+        monkeypatch.setenv("PAPERWIRE_SMTP_PASSWORD", "wrong")
+        proc = run_cli(home, "digest", "send", "--period", "daily")  # delivers the queued confirmation
+        assert proc.returncode == 1 and "SMTP login to localhost" in proc.stderr and "refused (535)" in proc.stderr
+        monkeypatch.setenv("PAPERWIRE_SMTP_PASSWORD", "s3cret pass")
+        assert cli_json(home, "digest", "send", "--period", "daily")["sent"] == 1
+        [received] = recorder.messages
+        assert received.rcpt_tos == ["tls@example.org"] and received.tls and received.login == "mailer"
+    # STARTTLS asked of a server that does not offer it: a clear error, nothing sent in clear text.
+    with smtp_server() as plain:
+        monkeypatch.setenv("PAPERWIRE_SMTP_PORT", str(plain.port))
+        monkeypatch.setenv("PAPERWIRE_SMTP_SECURITY", "starttls")
+        proc = run_cli(home, "subscribe", "other@example.org")
+        assert proc.returncode == 1 and "STARTTLS extension not supported by server" in proc.stderr
+        assert not plain.messages
+    monkeypatch.setenv("PAPERWIRE_SMTP_CA_FILE", str(tmp_path / "missing.pem"))
+    proc = run_cli(home, "digest", "send", "--period", "daily")
+    assert proc.returncode == 2 and "PAPERWIRE_SMTP_CA_FILE: no such file" in proc.stderr

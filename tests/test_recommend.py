@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,54 @@ def test_library_import_matches_by_arxiv_id_doi_and_title(rec_home: Path, tmp_pa
     listing = cli_json(rec_home, "library", "list", "alice")
     assert listing["tags"] == {"": 1, "imported": 3}
     assert json.dumps(listing).count("1706.03762") == 1
+
+
+def test_personal_digest_sections_and_mailed_papers_not_recommended_again(rec_home: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subscription linked to alice: recommendations for one tag, her keyword alert, a search of its own
+    and trending, each paper once; saved and read papers left out; mailed papers never recommended again."""
+    from tests.smtp_server import smtp_server
+
+    topic = page_ids(SEEDS[3])
+    run_cli(rec_home, "library", "save", "alice", *topic[:5], "--tag", "topic", check=True)
+    run_cli(rec_home, "library", "mark", "alice", topic[5], "--as", "read", check=True)
+    run_cli(rec_home, "library", "alert", "alice", "reinforcement learning", check=True)
+    before = [r["id"] for r in cli_json(rec_home, "recommend", "--user", "alice", "--tag", "topic", "--limit", "30")]
+    with smtp_server() as recorder:
+        for key, value in {"PAPERWIRE_SMTP_HOST": "127.0.0.1", "PAPERWIRE_SMTP_PORT": str(recorder.port),
+                           "PAPERWIRE_BASE_URL": "https://papers.example.org",
+                           "PAPERWIRE_MAIL_FROM": "paperwire <digest@paperwire.test>"}.items():
+            monkeypatch.setenv(key, value)
+        sub = cli_json(rec_home, "subscribe", "alice@example.org", "--user", "alice", "--tag", "topic",
+                       "--search", "video generation")
+        assert sub["confirmation_sent"]
+        store = open_store(rec_home)
+        try:
+            from paperwire.store.mail import MailStore
+
+            mail = MailStore(store)
+            mail.activate(mail.by_email("alice@example.org").id)
+        finally:
+            store.close()
+        result = cli_json(rec_home, "digest", "send", "--period", "daily")
+        assert (result["queued"], result["sent"], result["failed"]) == (1, 1, 0)
+        digest = recorder.messages[-1]
+    text = digest.text()
+    sections = re.findall(r"^== (.+) ==$", text, re.M)
+    assert sections[0] == "Recommended for your “topic” papers" and sections[-1] == "Trending"
+    assert "New for “video generation”" in sections and "New for “reinforcement learning”" in sections
+    assert text.count("(because you saved") >= 5
+    store = open_store(rec_home)
+    try:
+        titles = {store.get_paper(pid).title: pid for pid in topic[:6]}
+        from paperwire.store.mail import MailStore
+
+        mailed = MailStore(store).sent_papers_for_user(1)
+    finally:
+        store.close()
+    listed = re.findall(r"^\* (.+)$", text, re.M)
+    assert len(listed) == len(set(listed)) == len(mailed)  # each paper once
+    assert not set(listed) & set(titles)  # saved and read papers are not mailed
+    # What was mailed is not recommended again; the next recommendations are new papers.
+    after = [r["id"] for r in cli_json(rec_home, "recommend", "--user", "alice", "--tag", "topic", "--limit", "30")]
+    assert not set(after) & mailed and set(before) & mailed

@@ -84,18 +84,23 @@ def connect(settings: MailSettings) -> smtplib.SMTP:
     try:
         if settings.security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
-                                                  context=ssl.create_default_context())
+                                                  context=settings.tls_context())
         else:
             smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
         smtp.ehlo()
         if settings.security == "starttls":
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=settings.tls_context())
             smtp.ehlo()
         if settings.user:
             smtp.login(settings.user, settings.password or "")
         return smtp
     except smtplib.SMTPAuthenticationError as exc:
         raise Unreachable(f"SMTP login to {settings.describe()} refused ({exc.smtp_code})") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise Unreachable(f"the TLS certificate of SMTP server {settings.describe()} is not trusted "
+                          f"({exc.verify_message}); PAPERWIRE_SMTP_CA_FILE can name the CA to trust") from None
+    except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS or no AUTH where the settings ask for it
+        raise Unreachable(f"SMTP server {settings.describe()}: {str(exc).rstrip('.')}") from None
     except (OSError, smtplib.SMTPException) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
         raise Unreachable(f"cannot reach SMTP server {settings.describe()} ({reason})") from None

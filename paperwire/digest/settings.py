@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import parseaddr
@@ -32,6 +33,11 @@ class MailSettings:
     retries: int = 3  # extra attempts within one run, with exponential backoff
     backoff: float = 2.0  # seconds before the first retry
     max_attempts: int = 8  # across runs; then the mail is reported failed for good
+    ca_file: str | None = None  # trust this CA (PEM) for STARTTLS/SSL, e.g. a relay with an internal CA
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Certificate and host name checked, against the system's CAs or `ca_file`."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
     @property
     def from_address(self) -> str:
@@ -82,6 +88,9 @@ def load_mail_settings(home: Path, config: dict[str, Any] | None = None) -> Mail
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise MailConfigError(f"PAPERWIRE_BASE_URL: not an http(s) URL: {base_url[:80]!r}")
+    ca_file = str(config.get("PAPERWIRE_SMTP_CA_FILE") or "") or None
+    if ca_file and not Path(ca_file).is_file():
+        raise MailConfigError(f"PAPERWIRE_SMTP_CA_FILE: no such file: {ca_file[:200]!r}")
     return MailSettings(
         host=str(config.get("PAPERWIRE_SMTP_HOST") or "localhost"),
         port=port,
@@ -94,4 +103,5 @@ def load_mail_settings(home: Path, config: dict[str, Any] | None = None) -> Mail
         retries=_number(config, "PAPERWIRE_SMTP_RETRIES", 3),
         backoff=_number(config, "PAPERWIRE_SMTP_BACKOFF", 2.0, float),
         max_attempts=max(1, _number(config, "PAPERWIRE_SMTP_MAX_ATTEMPTS", 8)),
+        ca_file=ca_file,
     )

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
@@ -42,8 +44,46 @@ class LibraryCard(Card):
     why: list[tuple[str, str]] = field(default_factory=list)  # (id, title) of the saved papers it is near
 
 
+@dataclass(frozen=True)
+class VectorSnapshot:
+    """The index's ids and vectors at one revision (what the recommender reads)."""
+
+    ids: list[str]
+    vectors: np.ndarray
+
+    def all_ids(self) -> list[str]:
+        return self.ids
+
+    def all_vectors(self) -> np.ndarray:
+        return self.vectors
+
+    def paper_vectors(self, ids: list[str]) -> np.ndarray:
+        row = {pid: i for i, pid in enumerate(self.ids)}
+        return self.vectors[[row[i] for i in ids]]
+
+
+class Snapshots:
+    """Decodes the index's vectors once per index revision: a recommendation request ranks every
+    paper and must not decode the whole index each time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[int, int] | None = None
+        self._current: VectorSnapshot | None = None
+
+    def of(self, index: Any) -> VectorSnapshot:
+        with self._lock:
+            key = (id(index), int(getattr(index, "rev", 0)))
+            if key != self._key or self._current is None:
+                ids = index.all_ids()
+                self._current = VectorSnapshot(ids, index.paper_vectors(ids) if ids else np.zeros((0, 1), np.float32))
+                self._key = key
+            return self._current
+
+
 def build_router(site: Site) -> APIRouter:
     router = APIRouter(tags=["library"])
+    snapshots = Snapshots()
 
     def user_or_login(request: Request, target: str) -> dict[str, Any] | Response:
         user = site.current_user(request)
@@ -85,10 +125,10 @@ def build_router(site: Site) -> APIRouter:
     def recommendations(user_id: int, tag: str | None, limit: int) -> tuple[list[Any], str | None]:
         """(recommendations, a note when the search index is not ready and trending stands in)."""
         try:
-            index, note = site.index(wait=5.0), None
+            vectors, note = snapshots.of(site.index(wait=5.0)), None
         except SearchUnavailable as exc:
-            index, note = None, f"{exc}: showing trending papers meanwhile."
-        return Recommender(site.store(), index).for_user(user_id, tag=tag, limit=limit), note
+            vectors, note = None, f"{exc}: showing trending papers meanwhile."
+        return Recommender(site.store(), vectors).for_user(user_id, tag=tag, limit=limit), note
 
     # ------------------------------------------------------------ saving and marking
 
