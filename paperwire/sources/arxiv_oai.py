@@ -144,6 +144,10 @@ def _records(stream: BinaryIO, name: str, info: ListRecordsInfo) -> Iterator[Par
                     raise OAIError(name, code, _text(element))
     except ET.ParseError as exc:
         raise MalformedXML(name, exc) from None
+    except LookupError as exc:  # an XML declaration naming an encoding Python does not know
+        error = ET.ParseError(f"unknown encoding: {exc}")
+        error.position = (1, 0)
+        raise MalformedXML(name, error) from None
 
 
 def _record(record: ET.Element, name: str, number: int, info: ListRecordsInfo) -> Iterator[ParseItem]:
