@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from functools import lru_cache
+
+import numpy as np
 
 from paperwire.index.query import ParsedQuery, stem_word, tokenize, words
 from paperwire.model import Paper
 
 ELLIPSIS = "…"
 _SPAN = re.compile(r"\S+")
+_group, _start, _end = operator.methodcaller("group", 0), operator.methodcaller("start"), operator.methodcaller("end")
 
 
 def query_stems(query: ParsedQuery | None) -> set[str]:
@@ -33,29 +37,23 @@ def snippet(paper: Paper, query: ParsedQuery | None, width: int = 240) -> str:
     text = paper.abstract or ""
     if len(text) <= width:
         return text
-    spans = [(m.start(), m.end(), m.group(0)) for m in _SPAN.finditer(text)]
+    matches = list(_SPAN.finditer(text))
+    spans = list(map(_group, matches))
+    starts = np.fromiter(map(_start, matches), dtype=np.int64, count=len(matches))
+    ends = np.fromiter(map(_end, matches), dtype=np.int64, count=len(matches))
     stems = query_stems(query)
     if stems:
-        hits = [1 if not stems.isdisjoint(_span_stems(word)) else 0 for _, _, word in spans]
+        hits = np.fromiter((not stems.isdisjoint(_span_stems(word)) for word in spans), dtype=np.int64,
+                           count=len(spans))
     else:
-        hits = [0] * len(spans)
-    best, best_hits, right, total = 0, -1, 0, 0
-    for left in range(len(spans)):
-        if left:
-            total -= hits[left - 1]
-        right = max(right, left)
-        while right < len(spans) and spans[right][1] - spans[left][0] <= width:
-            total += hits[right]
-            right += 1
-        # Prefer more hits; on a tie, the earlier window (closer to the abstract's start).
-        if total > best_hits:
-            best, best_hits = left, total
-        if right == len(spans):
-            break
-    start = spans[best][0]
-    end_word = best
-    while end_word + 1 < len(spans) and spans[end_word + 1][1] - start <= width:
-        end_word += 1
-    end = spans[end_word][1] if spans[end_word][1] - start <= width else start + width
+        hits = np.zeros(len(spans), dtype=np.int64)
+    # The window starting at word i holds words i .. right[i] - 1 (those ending within `width` of its start);
+    # the first window with the most hits wins, so ties go to the one nearest the abstract's start.
+    right = np.maximum(np.searchsorted(ends, starts + width, side="right"), np.arange(len(spans)))
+    totals = np.concatenate(([0], np.cumsum(hits)))
+    best = int(np.argmax(totals[right] - totals[:-1]))
+    start = int(starts[best])
+    end_word = max(best, int(right[best]) - 1)
+    end = int(ends[end_word]) if ends[end_word] - start <= width else start + width
     piece = text[start:end]
     return (ELLIPSIS if start > 0 else "") + piece + (ELLIPSIS if end < len(text) else "")
