@@ -103,9 +103,11 @@ def add_subscribers(store, count: int, personal: float, alerts: float, seed: int
     return {"trending_only": count - n_personal - n_alert, "personal": n_personal, "keyword_alert": n_alert}
 
 
-def naive_seconds_per_subscriber(builder: DigestBuilder, subs: list, settings: MailSettings) -> float:  # type: ignore[type-arg]
-    """Per subscriber: its digest, both templates rendered and the MIME message built, nothing shared."""
-    started = time.perf_counter()
+def naive_seconds_per_subscriber(builder: DigestBuilder, subs: list,  # type: ignore[type-arg]
+                                  settings: MailSettings) -> tuple[float, float]:
+    """(wall, CPU) seconds per subscriber: its digest, both templates rendered and the MIME message
+    built, nothing shared."""
+    started, cpu = time.perf_counter(), time.process_time()
     for sub in subs:
         digest = builder.build(sub)
         unsubscribe = unsubscribe_url(settings, SECRET, sub)
@@ -114,7 +116,8 @@ def naive_seconds_per_subscriber(builder: DigestBuilder, subs: list, settings: M
         parts = render_parts(settings, "digest", context, unsubscribe)
         build_message(settings, to=sub.email, subject="paperwire daily digest", unsubscribe_url=unsubscribe,
                       parts=parts)
-    return (time.perf_counter() - started) / max(1, len(subs))
+    n = max(1, len(subs))
+    return (time.perf_counter() - started) / n, (time.process_time() - cpu) / n
 
 
 def main() -> None:
@@ -163,7 +166,7 @@ def main() -> None:
         rng = random.Random(11)
         sample = rng.sample(subs, min(NAIVE_SAMPLE, len(subs)))
         store.conn.execute("DELETE FROM sent_items")
-        naive = naive_seconds_per_subscriber(
+        naive, naive_cpu = naive_seconds_per_subscriber(
             DigestBuilder(home, store, settings, SECRET, "daily", day, index=index), sample, settings)
         store.close()
         db_bytes = sum(f.stat().st_size for f in home.iterdir() if f.name.startswith("paperwire.sqlite3"))
@@ -183,6 +186,8 @@ def main() -> None:
         "extrapolated_100k_seconds": round(enqueue_seconds / n * TARGET_SUBSCRIBERS, 1),
         "naive_per_subscriber_ms": round(1000 * naive, 3),
         "naive_extrapolated_100k_seconds": round(naive * TARGET_SUBSCRIBERS, 1),
+        "naive_per_subscriber_cpu_ms": round(1000 * naive_cpu, 3),
+        "extrapolated_100k_cpu_seconds": round(enqueue_cpu / n * TARGET_SUBSCRIBERS, 1),
         "target_seconds": TARGET_SECONDS, "rerun_seconds": round(rerun_seconds, 1), "rerun_queued": rerun.queued,
         "papers_per_digest": {k: round(v, 1) for k, v in per_kind.items()},
         "avg_stored_message_bytes": round(sizes[0] or 0), "database_bytes": db_bytes,
@@ -202,6 +207,7 @@ def markdown(s: dict, command: str) -> str:  # type: ignore[type-arg]
     info = machine()
     k = s["kinds"]
     ok = "meets" if s["extrapolated_100k_seconds"] <= s["target_seconds"] else "misses"
+    ok_cpu = "meets" if s["extrapolated_100k_cpu_seconds"] <= s["target_seconds"] else "misses"
     return "\n".join([
         "## Digests (render and enqueue)",
         "",
@@ -222,11 +228,14 @@ def markdown(s: dict, command: str) -> str:  # type: ignore[type-arg]
         f"| enqueue, wall | {s['enqueue_seconds']:.1f} s |",
         f"| enqueue, CPU | {s['enqueue_cpu_seconds']:.1f} s |",
         f"| per subscriber, wall / CPU | {s['per_subscriber_ms']:.2f} / {s['per_subscriber_cpu_ms']:.2f} ms |",
-        f"| 100k subscribers (target ≤ {s['target_seconds']} s) | {s['extrapolated_100k_seconds']:.0f} s: "
-        f"{ok} the target |",
-        f"| naive baseline (render + MIME per subscriber), per subscriber | {s['naive_per_subscriber_ms']:.2f} ms |",
-        f"| naive baseline, 100k extrapolated | {s['naive_extrapolated_100k_seconds']:.0f} s "
-        f"(×{s['naive_extrapolated_100k_seconds'] / max(1e-9, s['extrapolated_100k_seconds']):.2f} of paperwire) |",
+        f"| 100k subscribers, wall (target ≤ {s['target_seconds']} s) | {s['extrapolated_100k_seconds']:.0f} s: "
+        f"{ok} the target on this shared machine |",
+        f"| 100k subscribers, CPU (one core's worth) | {s['extrapolated_100k_cpu_seconds']:.0f} s: "
+        f"{ok_cpu} the target with a core to itself |",
+        f"| naive baseline (render + MIME per subscriber, {NAIVE_SAMPLE:,} sampled), per subscriber, wall / CPU | "
+        f"{s['naive_per_subscriber_ms']:.2f} / {s['naive_per_subscriber_cpu_ms']:.2f} ms |",
+        f"| naive baseline vs paperwire, CPU per subscriber | "
+        f"×{s['naive_per_subscriber_cpu_ms'] / max(1e-9, s['per_subscriber_cpu_ms']):.2f} |",
         f"| same day again (queues {s['rerun_queued']}) | {s['rerun_seconds']:.1f} s |",
         "| papers per digest | " + ", ".join(f"{kind} {v}" for kind, v in sorted(s["papers_per_digest"].items()))
         + " |",
