@@ -93,7 +93,9 @@ _GREEK = {
 }
 _SUBSCRIPT = str.maketrans("0123456789+-", "₀₁₂₃₄₅₆₇₈₉₊₋")
 _SUPERSCRIPT = str.maketrans("0123456789+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻")
-_STYLE_CMD = r"(?:em|emph|textbf|textit|texttt|textrm|mathrm|mathbf|mathcal|mathbb|mathsf|bf|it|rm|tt|sc)"
+_STYLE_NAMES = ("em", "emph", "textbf", "textit", "texttt", "textrm", "mathrm", "mathbf", "mathcal", "mathbb",
+                "mathsf", "bf", "it", "rm", "tt", "sc")
+_STYLE_CMD = "(?:" + "|".join(_STYLE_NAMES) + ")"
 
 _ESCAPED = re.compile(r"\\([%&#_$])")
 _BRACED_STYLE = re.compile(r"\{\\" + _STYLE_CMD + r"\s+([^{}]*)\}")  # {\em x}
@@ -107,11 +109,35 @@ _BARE_SYMBOL = re.compile(rf"({'|'.join(_BARE_NAMES)})(?=_|\^|\b)")
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
+def _has_bare_symbol(text: str) -> bool:
+    """Whether a bare name occurs not after a letter: the regex's alternation is slow to scan, and most
+    occurrences sit inside words ("well", "parallel") that str.find rules out cheaply."""
+    for name in _BARE_NAMES:
+        i = text.find(name)
+        while i != -1:
+            if not i or text[i - 1] not in _ASCII_LETTERS:
+                return True
+            i = text.find(name, i + 1)
+    return False
+
+
+def _has_style_arg(text: str) -> bool:
+    """Whether some "{" follows a style command's name, which _STYLE_ARG needs (found faster than by the regex)."""
+    i = text.find("{")
+    while i != -1:
+        if text.endswith(_STYLE_NAMES, 0, i):
+            return True
+        i = text.find("{", i + 1)
+    return False
+
+
 def _bare_symbol(match: re.Match[str]) -> str:
     start = match.start()
     if start and match.string[start - 1] in _ASCII_LETTERS:
         return match.group(0)
     return _GREEK[match.group(1)]
+
+
 _SUB = re.compile(r"_\{?([0-9+-]{1,4})\}?(?![0-9])")
 _SUP = re.compile(r"\^\{?([0-9+-]{1,4})\}?(?![0-9])")
 _INLINE_MATH = re.compile(r"\$([^$]{1,200})\$")
@@ -145,12 +171,13 @@ def _clean_collapsed(text: str) -> str:
         if "{\\" in text:
             text, n = _BRACED_STYLE.subn(r"\1", text)
             changed += n
-        text, n = _STYLE_ARG.subn(r"\1", text)
-        changed += n
+        if _has_style_arg(text):
+            text, n = _STYLE_ARG.subn(r"\1", text)
+            changed += n
     if "\\" in text:
         text, n = _COMMAND.subn(_latex_command, text)
         changed += n
-    if any(name in text for name in _BARE_NAMES):
+    if _has_bare_symbol(text):
         text, n = _BARE_SYMBOL.subn(_bare_symbol, text)
         changed += n
     if "_" in text:

@@ -86,6 +86,10 @@ def test_title_ids_are_stable_and_ignore_case_spacing_punctuation_accents() -> N
     ("  spaced\n\tout   text ", "spaced out text"),
     ("plain text stays plain", "plain text stays plain"),
     ("snake_case_name and x^y", "snake_case_name and x^y"),
+    # names inside words and braces after other words are left alone (the cheap checks in front of the regexes)
+    ("a well modelled parallel cell with alphabets", "a well modelled parallel cell with alphabets"),
+    ("ell at the start and sigma_1 later", "ℓ at the start and σ₁ later"),
+    ("a set {a, b} and f{x} but textbf{y}", "a set {a, b} and f{x} but y"),
     ("", ""),
 ])
 def test_clean_text(raw: str, clean: str) -> None:

@@ -73,3 +73,20 @@ def test_undetectable_content_is_a_clear_error(tmp_path: Path) -> None:
     odd.write_text("just some text\nnothing to see\n")
     assert list(read_source(odd)) == [Rejected(str(odd), "file", "cannot tell the format; pass --format "
                                                                   f"({', '.join(FORMATS)})")]
+
+
+def test_snapshot_lines_the_fast_json_parser_refuses_still_parse_or_are_rejected_clearly() -> None:
+    from paperwire.sources import arxiv_snapshot
+
+    good = {"id": "2401.00001", "title": "A title", "abstract": "An abstract.",
+            "versions": [{"version": "v1", "created": "Mon, 1 Jan 2024 10:00:00 GMT"}]}
+    lines = [
+        (1, json.dumps({**good, "score": float("nan")})),  # NaN: accepted by the standard parser
+        (2, json.dumps({**good, "id": "2401.00002", "size": 2**70})),  # an integer beyond 64 bits
+        (3, json.dumps({**good, "id": "2401.00003", "title": "bad \ud800 text"})),  # lone surrogate escape
+        (4, '{"id": "2401.00004", "title": '),
+    ]
+    items = list(arxiv_snapshot.parse_lines(lines, "s.jsonl"))
+    assert [getattr(i, "id", None) for i in items[:2]] == ["2401.00001", "2401.00002"]
+    assert isinstance(items[2], Rejected) and "not valid Unicode" in items[2].reason
+    assert isinstance(items[3], Rejected) and items[3].location == "line 4" and "invalid JSON" in items[3].reason
