@@ -395,3 +395,18 @@ def test_pruned_top_k_equals_exhaustive_ranking() -> None:
         everything = index.search(parse_query(q), 10_000)
         assert [round(s, 4) for _, s in top] == [round(s, 4) for _, s in everything[:5]], q
         assert set(ids(top)) <= {pid for pid, s in everything if s >= everything[4][1] - 1e-4}, q
+
+
+def test_scores_of_given_papers_equal_their_search_scores() -> None:
+    index = LexicalIndex()
+    index.add(_corpus(300))
+    index.add(_corpus(320)[300:])  # some rows in the delta too
+    index.remove(["p00007"])
+    for q in ["attention model token3", "bayesian scaling transformer policy", "robot reward kernel data"]:
+        everything = dict(index.search(parse_query(q), 10_000))
+        wanted = ["p00001", "p00007", "p00150", "p00310", "no-such-paper", *list(everything)[:5]]
+        scores = index.scores(parse_query(q), wanted)
+        assert list(scores) == list(dict.fromkeys(wanted))
+        for pid in wanted:
+            assert scores[pid] == pytest.approx(everything.get(pid, 0.0), rel=1e-5, abs=1e-6), (q, pid)
+    assert index.scores(parse_query("p00007"), ["p00007"]) == {"p00007": 0.0}

@@ -308,15 +308,17 @@ class SearchIndex:
         neighbours = self.dense.search(vector, limit * 3 + 1, exclude={paper.id})
         if not neighbours:
             return []
+        # Only the candidates (and the paper itself, the usual best match of its own title, which sets
+        # the scale) are scored lexically: the tie-break needs nothing from the rest of the corpus.
         try:
-            title_query = parse_query(paper.title)
-            overlap = dict(self.lexical.search(title_query, 1000))
+            title_query: ParsedQuery | None = parse_query(paper.title)
         except QueryError:
-            overlap = {}
+            title_query = None
+        overlap = self.lexical.scores(title_query, [paper.id, *(pid for pid, _ in neighbours)]) if title_query else {}
         top = max(overlap.values(), default=0.0) or 1.0
         rescored = [(pid, cos + 0.02 * overlap.get(pid, 0.0) / top) for pid, cos in neighbours if pid != paper.id]
         rescored.sort(key=lambda item: item[1], reverse=True)
-        return self._hits(rescored[:limit], title_query if overlap and snippets else None)
+        return self._hits(rescored[:limit], title_query if any(overlap.values()) and snippets else None)
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
