@@ -15,11 +15,12 @@ import psutil
 import pytest
 from conftest import cli_json, run_cli
 
-from paperwire.sources import Rejected, read_source
-from paperwire.sources.parallel import LINES_PER_TASK
+from paperwire.sources import Rejected, parallel, read_source
+from paperwire.sources.base import MAX_RECORD_BYTES
 from paperwire.store import database_path
 
-GOOD = 2 * LINES_PER_TASK + 517  # several blocks and a short last one
+MIDDLE = 1000  # a line number well inside the file
+GOOD = 2 * MIDDLE + 517
 
 
 def snapshot_line(i: int) -> str:
@@ -40,7 +41,7 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
             fh.write(snapshot_line(i).encode() + b"\n")
             if i == 10:
                 fh.write(b'{"id": "2403.99001", "title": "Truncated\n')
-            if i == LINES_PER_TASK + 3:  # a bad record inside a later block keeps its true line number
+            if i == MIDDLE + 3:  # a bad record inside a later block keeps its true line number
                 fh.write(b'{"id": "2403.99002", "title": "No abstract", "abstract": ""}\n')
                 fh.write(b'{"id": "2403.99003", "title": "Bad \xff byte", "abstract": "x"}\n')
                 fh.write(b"\n")
@@ -49,16 +50,44 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture()
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of 64 kB: the small test files cross many block boundaries."""
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 64 * 1024)
+
+
+@pytest.mark.usefixtures("small_blocks")
 def test_workers_yield_the_same_items_in_the_same_order(snapshot: Path) -> None:
     one = list(read_source(snapshot, "auto"))
     two = list(read_source(snapshot, "auto", workers=2))
     assert len(one) == GOOD + 4
     assert two == one
     rejected = [item for item in two if isinstance(item, Rejected)]
-    assert [r.location for r in rejected] == ["line 12", f"line {LINES_PER_TASK + 6}",
-                                              f"line {LINES_PER_TASK + 7}", f"line {GOOD + 1}"]
+    assert [r.location for r in rejected] == ["line 12", f"line {MIDDLE + 6}",
+                                              f"line {MIDDLE + 7}", f"line {GOOD + 1}"]
     assert "invalid JSON" in rejected[0].reason and "no abstract" in rejected[1].reason
     assert "UTF-8" in rejected[2].reason and "exceeds" in rejected[3].reason
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("excess", [1, 1000, 200_000])
+def test_oversize_lines_across_block_boundaries(tmp_path: Path, excess: int) -> None:
+    """An oversize line is cut out whether a block boundary falls before, inside or after its limit, and a
+    file may end without a newline."""
+    path = tmp_path / "s.jsonl"
+    long_line = b'{"id": "2403.99005", "title": "' + b"b" * (MAX_RECORD_BYTES + excess) + b'"}\n'
+    with open(path, "wb") as fh:
+        for i in range(400):
+            fh.write(snapshot_line(i).encode() + b"\n")
+            if i in (150, 151, 300):
+                fh.write(long_line)
+        fh.write(snapshot_line(400).encode())  # no newline at the end
+    one = list(read_source(path, "auto"))
+    assert list(read_source(path, "auto", workers=2)) == one
+    rejected = [item for item in one if isinstance(item, Rejected)]
+    assert [r.location for r in rejected] == ["line 152", "line 154", "line 304"]
+    assert all(f"line of {len(long_line):,} bytes exceeds" in r.reason for r in rejected)
+    assert len(one) == 404
 
 
 def test_gzip_snapshot_reads_like_the_plain_file(snapshot: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import BinaryIO
 
 from paperwire.sources import arxiv_atom, arxiv_oai, arxiv_snapshot, bibtex, csl_json, hf_daily, hf_page, parallel
-from paperwire.sources.base import ParseItem, Rejected, SourceError, iter_lines
+from paperwire.sources.base import ParseItem, Rejected, SourceError
 
 __all__ = ["FORMATS", "ParseItem", "Rejected", "SourceError", "detect_format", "parse_stream", "read_source"]
 
@@ -68,7 +68,7 @@ def read_source(path: Path, fmt: str = "auto", *, wrap: Callable[[BinaryIO], Bin
             if workers is None:
                 workers = parallel.default_workers(os.fstat(raw.fileno()).st_size)
             if workers > 1 and module is not None and parallel.supports(module):
-                yield from parallel.parse_lines_in_workers(iter_lines(stream, name), name, fmt, workers)
+                yield from parallel.parse_in_workers(stream, name, fmt, workers)
             else:
                 yield from parse_stream(stream, name, fmt, **options)
     except SourceError as exc:

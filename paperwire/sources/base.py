@@ -58,12 +58,13 @@ def _has_surrogates(paper: Paper) -> bool:
     return False
 
 
-def iter_lines(stream: BinaryIO, name: str) -> Iterator[tuple[int, str | Rejected]]:
+def iter_lines(stream: BinaryIO, name: str, *, first_line: int = 1) -> Iterator[tuple[int, str | Rejected]]:
     """Yield (line number, text) for each line, or a Rejected for an oversize or non-UTF-8 line.
 
     Reads in bounded pieces so that a multi-GB file or a 10 MB line never sits whole in memory.
+    `first_line` numbers a piece cut from the middle of a file.
     """
-    number = 0
+    number = first_line - 1
     while True:
         chunk = stream.readline(MAX_RECORD_BYTES + 1)
         if not chunk:

@@ -1,28 +1,32 @@
 """Parse a line-oriented file in worker processes.
 
 Turning a snapshot record into a Paper (JSON, ids, dates, LaTeX clean-up, links) costs more CPU than
-storing it, so a bulk ingest is parser-bound on one core. Here this process reads and numbers the
-lines (cheap, and it keeps error locations exact) and worker processes parse blocks of them. Results
-come back in file order, and only a few blocks are in flight, so memory stays flat for any file size.
+storing it, so a bulk ingest is parser-bound on one core. Here this process reads the file in blocks of
+whole lines and counts their newlines (cheap, and it keeps error locations exact); worker processes
+split, decode and parse the blocks. Results come back in file order, and only a few blocks are in
+flight, so memory stays flat for any file size.
 """
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import fields
 from operator import attrgetter
 from types import ModuleType
+from typing import BinaryIO
 
 from paperwire.model import Paper
-from paperwire.sources.base import ParseItem, Rejected
+from paperwire.sources.base import MAX_RECORD_BYTES, ParseItem, Rejected, iter_lines
 
-LINES_PER_TASK = 1000
+# Bytes per task: about 3,000 snapshot records, so a task's overhead is small next to its work.
+BLOCK_BYTES = 1 << 20
 # Below this a file parses faster than worker processes start.
 MIN_PARALLEL_BYTES = 32 * 1024 * 1024
 MAX_WORKERS = 8
@@ -74,33 +78,68 @@ def _exit_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _parse_block(fmt: str, name: str, lines: list[tuple[int, str | Rejected]]) -> list[tuple | Rejected]:
+def _parse_block(fmt: str, name: str, first_line: int, block: bytes) -> list[tuple | Rejected]:
     from paperwire.sources import FORMATS  # in the worker: the registry without an import cycle
 
+    lines = iter_lines(io.BytesIO(block), name, first_line=first_line)
     return [_PAPER_FIELDS(item) if type(item) is Paper else item
             for item in FORMATS[fmt].parse_lines(lines, name)]
 
 
-def parse_lines_in_workers(lines: Iterable[tuple[int, str | Rejected]], name: str, fmt: str,
-                           workers: int) -> Iterator[ParseItem]:
-    """The items `FORMATS[fmt].parse_lines(lines, name)` would yield, parsed by `workers` processes."""
+def _blocks(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes] | Rejected]:
+    """(number of its first line, whole lines) pieces of `stream`. A line longer than MAX_RECORD_BYTES that
+    would run past a block is skipped here and reported as iter_lines reports it, so memory stays bounded."""
+    number = 1
+    while True:
+        block = stream.read(BLOCK_BYTES)
+        if not block:
+            return
+        while not block.endswith(b"\n"):  # complete the last line
+            start = block.rfind(b"\n") + 1
+            if len(block) - start > MAX_RECORD_BYTES:
+                if start:
+                    yield number, block[:start]
+                    number += block.count(b"\n", 0, start)
+                size = len(block) - start
+                while True:
+                    rest = stream.readline(MAX_RECORD_BYTES)
+                    size += len(rest)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield Rejected(name, f"line {number}",
+                               f"line of {size:,} bytes exceeds the {MAX_RECORD_BYTES:,}-byte limit")
+                number += 1
+                block = b""
+                break
+            more = stream.readline(MAX_RECORD_BYTES + 1)
+            if not more:
+                break  # the file ends without a newline
+            block += more
+        if block:
+            yield number, block
+            number += block.count(b"\n")
+
+
+def parse_in_workers(stream: BinaryIO, name: str, fmt: str, workers: int) -> Iterator[ParseItem]:
+    """The items `FORMATS[fmt].parse(stream, name)` would yield, parsed by `workers` processes."""
     # forkserver, not fork: the caller may run threads (a progress bar), and forking those is unsafe.
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with,
                              initargs=(os.getpid(),)) as pool:
-        pending: deque[Future[list[tuple | Rejected]]] = deque()
-        block: list[tuple[int, str | Rejected]] = []
-        for numbered in lines:
-            block.append(numbered)
-            if len(block) == LINES_PER_TASK:
-                pending.append(pool.submit(_parse_block, fmt, name, block))
-                block = []
-                if len(pending) > 2 * workers:
-                    yield from _unpack(pending.popleft().result())
-        if block:
-            pending.append(pool.submit(_parse_block, fmt, name, block))
+        pending: deque[Future[list[tuple | Rejected]] | list[Rejected]] = deque()
+        for piece in _blocks(stream, name):
+            if isinstance(piece, Rejected):
+                pending.append([piece])
+                continue
+            pending.append(pool.submit(_parse_block, fmt, name, *piece))
+            if len(pending) > 2 * workers:
+                yield from _unpack(_result(pending.popleft()))
         while pending:
-            yield from _unpack(pending.popleft().result())
+            yield from _unpack(_result(pending.popleft()))
+
+
+def _result(task: Future[list[tuple | Rejected]] | list[Rejected]) -> list[tuple | Rejected]:
+    return task if isinstance(task, list) else task.result()
 
 
 def _unpack(items: list[tuple | Rejected]) -> Iterator[ParseItem]:
