@@ -14,7 +14,7 @@ import pytest
 from paperwire.index import lexical as lexical_module
 from paperwire.index.lexical import LexicalIndex
 from paperwire.index.query import QueryError, parse_query
-from paperwire.index.snippets import snippet
+from paperwire.index.snippets import snippet, snippets
 from paperwire.model import Paper, make_paper
 from paperwire.sources import read_source
 
@@ -383,6 +383,25 @@ def test_snippet_shows_the_matching_window() -> None:
     # cuts fall between words
     body = text.strip("…")
     assert body.split()[0] in abstract.split() and body.split()[-1] in abstract.split()
+
+
+def test_snippets_of_many_abstracts_at_once() -> None:
+    filler = "Opening words about nothing in particular. " * 12
+    texts = [filler + "Grokking follows weight decay. " + filler,
+             "Short: grokking.",
+             "\n  " + filler.replace(" ", "\t ", 5) + "Late grokking\u2003after weight\ndecay. " + filler + "  ",
+             filler * 2,
+             filler + "GROKKING, (grokking) and grokked." + filler]
+    papers = [Paper(id=f"s{i}", title="T", abstract=text) for i, text in enumerate(texts)]
+    query = parse_query("grokking weight decay")
+    together = snippets(papers, query, width=100)
+    assert together == [snippet(p, query, width=100) for p in papers]
+    assert together[1] == "Short: grokking."
+    assert "Grokking follows weight decay." in together[0] and together[0].startswith("…")
+    assert "grokking\u2003after weight\ndecay." in together[2]
+    assert together[3] == texts[3][:together[3].index("…")] + "…" and not together[3].startswith("…")
+    assert "GROKKING, (grokking) and grokked." in together[4]
+    assert snippets(papers, None, width=100)[3] == together[3]
 
 
 def test_pruned_top_k_equals_exhaustive_ranking() -> None:

@@ -29,7 +29,7 @@ from paperwire.index.embed import EmbeddingCache, embed_papers, load_embedder
 from paperwire.index.fusion import dense_weight, fuse
 from paperwire.index.lexical import LexicalIndex
 from paperwire.index.query import ParsedQuery, QueryError, parse_query
-from paperwire.index.snippets import snippet
+from paperwire.index.snippets import snippets
 from paperwire.model import Paper, canonical_id
 from paperwire.store import PaperNotFound, Store
 
@@ -325,14 +325,11 @@ class SearchIndex:
 
     def _hits(self, ranked: list[tuple[str, float]], parsed: ParsedQuery | None) -> list[Hit]:
         papers = self.store.get_papers([pid for pid, _ in ranked])
-        hits = []
-        for pid, score in ranked:
-            paper = papers.get(pid)
-            if paper is None:  # deleted from the store since it was indexed
-                continue
-            text = snippet(paper, parsed) if parsed else paper.abstract[:240]
-            hits.append(Hit(paper.id, paper.title, float(score), text, paper))
-        return hits
+        # papers deleted from the store since they were indexed are left out
+        found = [(papers[pid], score) for pid, score in ranked if pid in papers]
+        texts = snippets([paper for paper, _ in found], parsed) if parsed else [p.abstract[:240] for p, _ in found]
+        return [Hit(paper.id, paper.title, float(score), text, paper)
+                for (paper, score), text in zip(found, texts, strict=True)]
 
     # ------------------------------------------------------------ vectors for ranking
 
