@@ -76,14 +76,7 @@ def match_entries(store: Any, entries: list[LibraryEntry]) -> list[tuple[Library
         chunk = dois[start:start + 500]
         rows = store.conn.execute(f"SELECT doi, id FROM papers WHERE doi IN ({','.join('?' * len(chunk))})", chunk)
         by_doi.update({d: pid for d, pid in rows})
-    for start in range(0, len(titles), 500):
-        chunk = [t for t in titles[start:start + 500] if t]
-        if chunk:
-            rows = store.conn.execute(
-                f"SELECT title_key, id FROM papers WHERE title_key IN ({','.join('?' * len(chunk))}) ORDER BY rev",
-                chunk)
-            for key, pid in rows:
-                by_title.setdefault(key, pid)
+    by_title.update(store.ids_by_title(t for t in titles if t))
     out: list[tuple[LibraryEntry, str | None, str]] = []
     for entry in entries:
         if entry.arxiv_id and entry.arxiv_id in by_arxiv:

@@ -136,6 +136,35 @@ def test_migrations_apply_once_and_reopen_is_a_no_op(home: Path) -> None:
         again.close()
 
 
+def test_a_database_made_before_the_title_hash_migrates_and_still_matches_by_title(home: Path) -> None:
+    """Built by the migrations up to the one before title_hash, then opened by this release."""
+    from paperwire.store import database_path
+
+    before = [m for m in MIGRATIONS if m[0] != "0003_title_hash"]
+    path = database_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    for name, statements in before:
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        conn.execute("INSERT INTO schema_migrations(name) VALUES (?)", (name,))
+    conn.execute("INSERT INTO papers (id, rev, title, abstract, title_key, ingested_on) "
+                 "VALUES (?, 1, 'Sparse Attention, Revisited', 'x', 'sparse attention revisited', '2024-01-01')",
+                 (title_id("Sparse Attention, Revisited"),))
+    conn.commit()
+    conn.close()
+    store = open_store(home)
+    indexes = {name for (name,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "papers_title_hash" in indexes and "papers_title_key" not in indexes
+    assert store.ids_by_title(["sparse attention revisited", "no such title"]) == {
+        "sparse attention revisited": title_id("Sparse Attention, Revisited")}
+    # the arXiv version of the title-only capture joins it instead of becoming a second paper
+    result = store.upsert_papers([arxiv_paper(7, title="Sparse attention -- revisited")])
+    assert result.count(UPDATED) == 1 and store.count_papers() == 1
+    assert store.get_paper(title_id("Sparse Attention, Revisited")).id == store.get_paper("2401.00007").id
+
+
 def test_database_from_a_newer_release_is_refused(home: Path) -> None:
     store = open_store(home)
     store.conn.execute("INSERT INTO schema_migrations(name) VALUES ('9999_from_the_future')")

@@ -15,7 +15,7 @@ import orjson
 
 from paperwire.model import TITLE_ID_PREFIX, Paper, merge_papers, normalise_title
 from paperwire.store.base import ADDED, UNCHANGED, UPDATED, PaperNotFound, UpsertResult
-from paperwire.store.migrations import MIGRATIONS
+from paperwire.store.migrations import MIGRATIONS, title_hash
 
 _JSON_FIELDS = ("authors", "categories", "links")
 _COLUMNS = (
@@ -105,7 +105,10 @@ class SQLiteStore:
                 continue
             with self.transaction():
                 for statement in statements:
-                    self.conn.execute(statement)
+                    if callable(statement):
+                        statement(self.conn)
+                    else:
+                        self.conn.execute(statement)
                 self.conn.execute("INSERT INTO schema_migrations(name) VALUES (?)", (name,))
                 self.conn.execute(f"PRAGMA user_version = {len(applied) + 1}")
                 applied.add(name)
@@ -155,7 +158,8 @@ class SQLiteStore:
                 old = existing.get(pid) or by_title.get(pid)
                 if old is None:
                     rev += 1
-                    inserts.append([rev, *_paper_values(paper), title_keys[pid], today])
+                    key = title_keys[pid]
+                    inserts.append([rev, *_paper_values(paper), key, title_hash(key), today])
                     result.status[pid] = ADDED
                     continue
                 merged = merge_papers(old, paper)
@@ -175,16 +179,17 @@ class SQLiteStore:
                     result.status.setdefault(merged.id, UNCHANGED)
                     continue
                 rev += 1
+                key = _title_key(merged)
                 self.conn.execute(
                     "UPDATE papers SET rev = ?, " + ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
-                    + ", title_key = ? WHERE id = ?",
-                    [rev, *_paper_values(merged)[1:], _title_key(merged), merged.id],
+                    + ", title_key = ?, title_hash = ? WHERE id = ?",
+                    [rev, *_paper_values(merged)[1:], key, title_hash(key), merged.id],
                 )
                 result.status[merged.id] = UPDATED
             if inserts:
-                placeholders = ", ".join("?" * (len(_COLUMNS) + 3))
+                placeholders = ", ".join("?" * (len(_COLUMNS) + 4))
                 self.conn.executemany(
-                    f"INSERT INTO papers (rev, {', '.join(_COLUMNS)}, title_key, ingested_on) "
+                    f"INSERT INTO papers (rev, {', '.join(_COLUMNS)}, title_key, title_hash, ingested_on) "
                     f"VALUES ({placeholders})",
                     inserts,
                 )
@@ -196,17 +201,30 @@ class SQLiteStore:
         for paper in papers:
             keys.setdefault(title_keys[paper.id], []).append(paper)
         matches: dict[str, Paper] = {}
-        for chunk in _chunks(list(keys)):
-            rows = self.conn.execute(
-                f"{_SELECT_COLUMNS}, title_key FROM papers WHERE title_key IN ({','.join('?' * len(chunk))})", chunk
-            ).fetchall()
-            for row in rows:
-                stored = _row_to_paper(row[:-1])
-                for paper in keys[row[-1]]:
-                    # Two arXiv papers may share a title; only a title-only capture is merged.
-                    if not (paper.arxiv_id and stored.arxiv_id):
-                        matches[paper.id] = stored
+        for row in self._rows_by_title(list(keys), f"{_SELECT_COLUMNS}, title_key"):
+            stored = _row_to_paper(row[:-1])
+            for paper in keys[row[-1]]:
+                # Two arXiv papers may share a title; only a title-only capture is merged.
+                if not (paper.arxiv_id and stored.arxiv_id):
+                    matches[paper.id] = stored
         return matches
+
+    def _rows_by_title(self, keys: list[str], select: str) -> Iterator[tuple]:
+        """Rows of `select` (whose last column is title_key) for papers with one of these title keys,
+        oldest first within each chunk of keys."""
+        for chunk in _chunks(keys):
+            rows = self.conn.execute(
+                f"{select} FROM papers WHERE title_hash IN ({','.join('?' * len(chunk))}) ORDER BY rev",
+                [title_hash(k) for k in chunk]).fetchall()
+            wanted = set(chunk)
+            yield from (row for row in rows if row[-1] in wanted)  # a shared hash is not a shared title
+
+    def ids_by_title(self, keys: Iterable[str]) -> dict[str, str]:
+        """The oldest stored paper id for each of these title keys that has one."""
+        found: dict[str, str] = {}
+        for pid, key in self._rows_by_title(sorted(set(keys)), "SELECT id, title_key"):
+            found.setdefault(key, pid)
+        return found
 
     # ------------------------------------------------------------ papers: reads
 
