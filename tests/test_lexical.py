@@ -404,6 +404,30 @@ def test_snippets_of_many_abstracts_at_once() -> None:
     assert snippets(papers, None, width=100)[3] == together[3]
 
 
+def test_snippets_from_many_threads_while_new_words_arrive() -> None:
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    def abstract(t: int, i: int) -> str:
+        # spans no other abstract has, one of them holding the query word: every call numbers new spans
+        # while other threads look up the spans that hold it
+        return " ".join(f"w{t}x{i}x{k}" for k in range(60)) + f" grokking-{t}x{i} " + " ".join(
+            f"v{t}y{i}y{k}" for k in range(60))
+
+    def run(t: int) -> bool:
+        papers = [Paper(id=f"t{t}-{i}", title="T", abstract=abstract(t, i)) for i in range(20)]
+        texts = snippets(papers, parse_query("grokking"), width=200)
+        return all(f"grokking-{t}x{i}" in text for i, text in enumerate(texts))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(run, range(64)))
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def test_pruned_top_k_equals_exhaustive_ranking() -> None:
     index = LexicalIndex()
     index.add(_corpus(300))

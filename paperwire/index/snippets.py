@@ -60,12 +60,13 @@ class _SpanTable:
 
     def holding(self, stems: set[str]) -> np.ndarray:
         """A mask over span numbers: which spans hold one of `stems`."""
-        # + 1: a span being added right now is in spans_with before number_of (see _add)
-        mask = np.zeros(len(self.number_of) + 1, dtype=bool)
+        size = len(self.number_of)
+        mask = np.zeros(size, dtype=bool)
         for stem in stems:
             spans = self.spans_with.get(stem)
             if spans:
-                mask[np.fromiter(spans, dtype=np.int64, count=len(spans))] = True
+                numbers = np.fromiter(spans, dtype=np.int64, count=len(spans))
+                mask[numbers[numbers < size]] = True  # other threads may be adding spans meanwhile
         return mask
 
 
