@@ -1,14 +1,22 @@
-"""Vectors of papers by id: exact cosine search when small, an HNSW graph (usearch) when large.
+"""Vectors of papers by id: exact cosine search when small, a compressed scan (faiss) when large.
+
+Large indexes keep a product-quantised copy of every row (faiss PQ "fast scan": 4-bit codes, one byte
+per 8 dimensions after a random rotation). A search scans all codes, which is cheap, takes the best
+`candidates` rows by the approximate score and re-scores them exactly against the stored vectors, so
+scores are true cosines (to the storage precision). A graph (HNSW) was measured first and dropped: short
+keyword queries embed far from the papers' cluster, and the graph's greedy walk missed most of their
+exact top 10 (bench/dense_ann.py); it was also the slowest part of an index build.
 
 Rows are append-only: replacing a paper's vector appends a new row and retires the old one, so the row
-number can serve as the ANN key without ever reusing a key. ANN candidates are re-scored against the
-stored vectors, so scores are true cosines (to the storage precision) whichever path answered.
+number is also the row's position in the quantised copy. Retired rows stay there until `compact()` and
+are skipped when candidates are read.
 
 On disk (a directory):
   header.json         format, embedder_name, dim, storage, count, and the names of the files below
   vectors-<tag>.npy   one row per slot, in the storage dtype (int8 rows come with scales-<tag>.npy)
   ids-<tag>.json      the id of each row, null for retired rows
-  ann-<tag>.usearch   the graph, when the index is large enough to have one
+  ann-<tag>.faiss     the quantised copy, when the index is large enough to have one (rebuilt from the
+                      rows when missing or unreadable: it holds nothing the rows do not)
 The data files get fresh names on every save and header.json is replaced last, so an interrupted save
 leaves the previous header and its files in force.
 """
@@ -27,14 +35,18 @@ import numpy as np
 
 FORMAT_VERSION = 1
 STORAGES = ("f32", "f16", "int8")
-# Brute force reads every row per query (10k x 256 floats: ~1-2 ms on one core); above that the graph answers.
+# Brute force reads every row per query (10k x 256 floats: ~1-2 ms on one core); above that the quantised
+# scan answers.
 EXACT_THRESHOLD = 10_000
-# HNSW parameters chosen in bench/dense_ann.py (BENCHMARKS.md, "Dense index").
-ANN_CONNECTIVITY = 16
-ANN_EXPANSION_ADD = 128
-ANN_EXPANSION_SEARCH = 64
-# The graph is asked for this many candidates per result wanted, then re-scored exactly.
-ANN_OVERFETCH = 2
+# Candidates re-scored exactly per search, at least (bench/dense_ann.py, BENCHMARKS.md "Dense index": at
+# 100k papers 2,000 candidates hold tie-tolerant recall@10 near 0.99 for short and long queries alike).
+ANN_CANDIDATES = 2000
+# ... and at least this share of the live rows, as more papers crowd the approximate scores near the top.
+ANN_CANDIDATE_SHARE = 0.002
+# Dimensions per product-quantiser code (4 bits each); the rotation spreads the variance over them.
+ANN_DIMS_PER_CODE = 4
+# Rows the quantiser is trained on (more changes nothing measurable).
+ANN_TRAIN_ROWS = 20_000
 # After this many widening rounds under a selective filter, score the allowed rows exactly instead.
 FILTER_ROUNDS = 4
 _GROW = 1.5
@@ -48,14 +60,14 @@ class DenseIndex:
     """Unit vectors by paper id with cosine search."""
 
     def __init__(self, dim: int, embedder_name: str, *, storage: str = "f16",
-                 exact_threshold: int = EXACT_THRESHOLD, ef: int = ANN_EXPANSION_SEARCH) -> None:
+                 exact_threshold: int = EXACT_THRESHOLD, candidates: int = ANN_CANDIDATES) -> None:
         if storage not in STORAGES:
             raise ValueError(f"storage must be one of {', '.join(STORAGES)}, not {storage!r}")
         self.dim = int(dim)
         self.embedder_name = embedder_name
         self.storage = storage
         self.exact_threshold = exact_threshold
-        self.ef = ef
+        self.candidates = candidates
         self._lock = threading.RLock()
         self._rows = 0  # slots used, live or retired
         self._mat = np.zeros((0, self.dim), dtype=_dtype(storage))
@@ -63,7 +75,7 @@ class DenseIndex:
         self._row_ids: list[str | None] = []
         self._row_of: dict[str, int] = {}
         self._exact_cache: np.ndarray | None = None  # float32 copy of the rows, for brute force when small
-        self._ann: Any = None
+        self._ann: Any = None  # faiss index over rows 0.._rows-1 (retired ones included), or None
 
     # ------------------------------------------------------------------ contents
     def __len__(self) -> int:
@@ -115,9 +127,7 @@ class DenseIndex:
             self._rows += len(ids)
             self._exact_cache = None
             if self._ann is not None:
-                # all cores for bulk additions, one for the trickle of an incremental update
-                self._ann.add(np.arange(start, start + len(ids), dtype=np.uint64), vectors,
-                              threads=0 if len(ids) >= 1024 else 1)
+                self._ann.add(vectors)  # positions follow row numbers
             elif len(self._row_of) > self.exact_threshold:
                 self._build_ann()
 
@@ -132,8 +142,6 @@ class DenseIndex:
         rows = [self._row_of.pop(i) for i in ids]
         for row in rows:
             self._row_ids[row] = None
-        if self._ann is not None:
-            self._ann.remove(np.asarray(rows, dtype=np.uint64))
 
     def compact(self) -> None:
         """Drop retired rows (renumbers rows, so the graph is rebuilt)."""
@@ -144,7 +152,7 @@ class DenseIndex:
             ids = [self._row_ids[r] for r in live]
             vectors = self._decode(np.asarray(live, dtype=np.int64))
             fresh = DenseIndex(self.dim, self.embedder_name, storage=self.storage,
-                               exact_threshold=self.exact_threshold, ef=self.ef)
+                               exact_threshold=self.exact_threshold, candidates=self.candidates)
             fresh._reserve(len(live))
             fresh._store(0, vectors)
             fresh._row_ids = list(ids)  # type: ignore[arg-type]
@@ -173,7 +181,7 @@ class DenseIndex:
                 return []
             if self._ann is None:
                 return self._exact(query, limit, keep)
-            return self._approximate(query, limit, keep, filtered=allowed is not None or bool(exclude))
+            return self._approximate(query, limit, keep, filtered=allowed is not None, excluded=len(exclude))
 
     def neighbours(self, paper_id: str, limit: int = 10, *,
                    allowed: Callable[[str], bool] | None = None) -> list[tuple[str, float]]:
@@ -213,21 +221,25 @@ class DenseIndex:
         return results
 
     def _approximate(self, query: np.ndarray, limit: int, keep: Callable[[str | None], bool],
-                     filtered: bool) -> list[tuple[str, float]]:
-        fetch = max(limit * ANN_OVERFETCH, limit + 8)
-        live = len(self._row_of)
+                     filtered: bool, excluded: int) -> list[tuple[str, float]]:
+        # `wanted` candidates that pass the filter are re-scored, whatever the filter: a filter that lets
+        # through a share s of the rows needs about wanted / s candidates from the scan.
+        wanted = max(self.candidates, int(len(self._row_of) * ANN_CANDIDATE_SHARE), 4 * limit)
+        fetch = wanted + excluded
         for _ in range(FILTER_ROUNDS):
-            fetch = min(fetch, live)
-            self._ann.expansion_search = max(self.ef, fetch)
-            matches = self._ann.search(query, fetch, threads=1)
-            rows = np.asarray(matches.keys, dtype=np.int64)
+            fetch = min(fetch, self._rows)
+            _, found = self._ann.search(query[None, :], fetch)
+            rows = found[0]
+            rows = rows[rows >= 0]
             scores = self._decode(rows) @ query
             order = np.argsort(-scores, kind="stable")
-            results = [(self._row_ids[int(rows[i])], float(scores[i])) for i in order
-                       if keep(self._row_ids[int(rows[i])])][:limit]
-            if len(results) >= limit or len(rows) >= live or not filtered:
-                return results  # type: ignore[return-value]
-            fetch *= 8
+            ranked = zip(map(self._row_ids.__getitem__, rows[order].tolist()), scores[order].tolist(), strict=True)
+            passing = [(pid, score) for pid, score in ranked if keep(pid)]
+            if not filtered or len(passing) >= wanted or fetch >= self._rows:
+                return passing[:limit]  # type: ignore[return-value]
+            fetch = int(1.5 * wanted * fetch / max(len(passing), 1))
+            if fetch > self._rows // 4:
+                break
         # A selective filter: score the rows it allows, exactly.
         allowed_rows = np.fromiter((r for r, i in enumerate(self._row_ids) if keep(i)), dtype=np.int64)
         if not len(allowed_rows):
@@ -264,11 +276,13 @@ class DenseIndex:
         return out
 
     def _build_ann(self) -> None:
-        self._ann = _new_ann(self.dim, self.storage)
-        live = np.asarray([r for r, i in enumerate(self._row_ids) if i is not None], dtype=np.uint64)
-        for start in range(0, len(live), 65536):  # bounded float32 copies
-            rows = live[start:start + 65536]
-            self._ann.add(rows, self._decode(rows.astype(np.int64)), threads=0)
+        live = np.asarray([r for r, i in enumerate(self._row_ids) if i is not None], dtype=np.int64)
+        sample = np.random.default_rng(0).choice(live, min(len(live), ANN_TRAIN_ROWS), replace=False)
+        ann = _new_ann(self.dim)
+        ann.train(self._decode(np.sort(sample)))
+        for start in range(0, self._rows, 65536):  # every row, retired ones too: positions are row numbers
+            ann.add(self._decode(np.arange(start, min(start + 65536, self._rows))))
+        self._ann = ann
 
     def memory_bytes(self) -> int:
         """Vectors plus graph, as held in memory."""
@@ -276,7 +290,7 @@ class DenseIndex:
         if self._exact_cache is not None:
             size += self._exact_cache.nbytes
         if self._ann is not None:
-            size += int(self._ann.memory_usage)
+            size += _ann_bytes(self._ann)
         return size
 
     # ------------------------------------------------------------------ persistence
@@ -293,14 +307,14 @@ class DenseIndex:
                 files["scales"] = f"scales-{tag}.npy"
                 _write_atomic(directory / files["scales"], lambda fh: np.save(fh, self._scales[: self._rows]))
             if self._ann is not None:
-                files["ann"] = f"ann-{tag}.usearch"
-                tmp = directory / f".{files['ann']}.tmp"
-                self._ann.save(str(tmp))
-                _fsync_path(tmp)
-                os.replace(tmp, directory / files["ann"])
+                import faiss
+
+                files["ann"] = f"ann-{tag}.faiss"
+                ann = self._ann
+                _write_atomic(directory / files["ann"], lambda fh: fh.write(faiss.serialize_index(ann).tobytes()))
             header = {"format": FORMAT_VERSION, "embedder_name": self.embedder_name, "dim": self.dim,
                       "storage": self.storage, "count": len(self._row_of), "rows": self._rows,
-                      "exact_threshold": self.exact_threshold, "ef": self.ef, "files": files}
+                      "exact_threshold": self.exact_threshold, "candidates": self.candidates, "files": files}
             _write_atomic(directory / "header.json", lambda fh: fh.write(json.dumps(header, indent=2).encode()))
             _fsync_path(directory)
         for leftover in directory.iterdir():
@@ -325,7 +339,7 @@ class DenseIndex:
                                   f"not {expected_embedder!r}; rebuild the index")
         index = cls(int(header["dim"]), header["embedder_name"], storage=header["storage"],
                     exact_threshold=int(header.get("exact_threshold", EXACT_THRESHOLD)),
-                    ef=int(header.get("ef", ANN_EXPANSION_SEARCH)))
+                    candidates=int(header.get("candidates", ANN_CANDIDATES)))
         files = header["files"]
         try:
             mat = np.load(directory / files["vectors"])
@@ -339,22 +353,39 @@ class DenseIndex:
         index._row_ids = row_ids
         index._row_of = {i: r for r, i in enumerate(row_ids) if i is not None}
         if "ann" in files:
-            index._ann = _new_ann(index.dim, index.storage)
-            index._ann.load(str(directory / files["ann"]))
-        elif len(index._row_of) > index.exact_threshold:
-            index._build_ann()
+            index._ann = _read_ann(directory / files["ann"], index.dim, index._rows)
+        if index._ann is None and len(index._row_of) > index.exact_threshold:
+            index._build_ann()  # seconds; an older or damaged file is not worth refusing the index for
         return index
 
 
-def _new_ann(dim: int, storage: str) -> Any:
-    from usearch.index import Index
+def _new_ann(dim: int) -> Any:
+    import faiss
 
-    # The graph keeps its own copy of the vectors; int8 there halves it again and the exact re-scoring
-    # against our rows restores the order.
-    return Index(ndim=dim, metric="ip" if storage != "int8" else "cos",
-                 dtype={"f32": "f32", "f16": "f16", "int8": "i8"}[storage],
-                 connectivity=ANN_CONNECTIVITY, expansion_add=ANN_EXPANSION_ADD,
-                 expansion_search=ANN_EXPANSION_SEARCH)
+    faiss.omp_set_num_threads(1)  # one thread per search, as the rest of a request runs
+    dims_per_code = next(k for k in (ANN_DIMS_PER_CODE, 2, 1) if dim % k == 0)
+    return faiss.index_factory(dim, f"RR{dim},PQ{dim // dims_per_code}x4fs", faiss.METRIC_INNER_PRODUCT)
+
+
+def _read_ann(path: Path, dim: int, rows: int) -> Any:
+    """The saved quantised copy, or None when it is missing, unreadable or out of step with the rows."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    try:
+        ann = faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return ann if ann.d == dim and ann.ntotal == rows and ann.is_trained else None
+
+
+def _ann_bytes(ann: Any) -> int:
+    """Codes plus rotation matrix plus codebooks, as held in memory."""
+    import faiss
+
+    pq = faiss.downcast_index(faiss.downcast_index(ann).index)
+    codes = (pq.ntotal + 31) // 32 * 32 * pq.M2 // 2
+    return int(codes + ann.d * ann.d * 4 + pq.M * 16 * (ann.d // pq.M) * 4)
 
 
 def _dtype(storage: str) -> np.dtype:

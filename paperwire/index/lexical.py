@@ -638,7 +638,8 @@ class LexicalIndex:
             part = np.argpartition(-scores, limit - 1)[:limit]
             rows, scores = rows[part], scores[part]
         order = np.lexsort((rows, -scores))  # best first, then older rows first
-        return [(self._ids[r], float(scores[i])) for i, r in zip(order, rows[order], strict=True)]
+        ids = self._ids
+        return [(ids[r], score) for r, score in zip(rows[order].tolist(), scores[order].tolist(), strict=True)]
 
     # ------------------------------------------------------------ persistence
 
