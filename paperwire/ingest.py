@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from paperwire.model import Paper
-from paperwire.sources import Rejected, read_source
+from paperwire.sources import Rejected, hf_page, read_source
 from paperwire.store import ADDED, UNCHANGED, UPDATED, Store
 
 BATCH_SIZE = 2000
@@ -76,6 +76,11 @@ def _batches(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
         yield batch
 
 
+# Captures of past pages: when a capture lost its day line, the day is unknown, and today would be
+# wrong (the paper is not news); such papers are searchable but on no day's feed until a dated source lists them.
+UNDATED_STAY_UNLISTED = frozenset({hf_page.FORMAT})
+
+
 def ingest_items(store: Store, items: Iterable[Paper | Rejected], *, strict: bool = False,
                  batch_size: int = BATCH_SIZE, on_batch: Callable[[IngestSummary], None] | None = None,
                  summary: IngestSummary | None = None) -> IngestSummary:
@@ -90,7 +95,7 @@ def ingest_items(store: Store, items: Iterable[Paper | Rejected], *, strict: boo
             if isinstance(item, Rejected):
                 summary.reject(item)
                 continue
-            if item.listed_on is None:
+            if item.listed_on is None and item.source not in UNDATED_STAY_UNLISTED:
                 # no listing day in the source: the first-version day, else it enters the feed now
                 item.listed_on = item.published or today
             yield item
