@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -137,7 +138,12 @@ def daily_json(paper: Paper, votes: int) -> dict[str, Any]:
 
 
 def encode_json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON; orjson writes it several times faster than the standard encoder, which
+    remains for what orjson refuses (a lone surrogate from undecodable input, written as an escape)."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, separators=(",", ":")).encode()
 
 
 def json_response(data: Any) -> Response:
