@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh paperwire home, the bundled seed files, the CLI as a subprocess."""
+"""Shared fixtures: a fresh paperwire home, the bundled seed files, the CLI as a subprocess, and a
+web server over a copy of the seeded home for a test module."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,32 @@ def copy_home(source: Path, target: Path) -> Path:
 
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("lock"))
     return target
+
+
+@pytest.fixture(scope="module")
+def web_home(request: pytest.FixtureRequest, seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the seeded home for one test module's server, with the module's EXTRA_PAPERS added."""
+    from paperwire.store import open_store
+
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    home = copy_home(seed_home, tmp_path_factory.mktemp(name) / "home")
+    extra = list(getattr(request.module, "EXTRA_PAPERS", []))
+    if extra:
+        store = open_store(home)
+        try:
+            store.upsert_papers(extra)
+        finally:
+            store.close()
+    return home
+
+
+@pytest.fixture(scope="module")
+def base(web_home: Path) -> Iterator[str]:
+    """The base URL of a real server on `web_home` for the module (modules may define their own)."""
+    from web_server import serve
+
+    with serve(web_home) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

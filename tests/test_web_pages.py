@@ -11,8 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import copy_home
-from web_server import csrf_of, serve, signed_up_client
+from web_server import csrf_of, signed_up_client
 
 from paperwire.model import make_paper
 from paperwire.rank.trending import FORMULA, TOP_PERIODS, age_hours, trending_score, window
@@ -28,19 +27,8 @@ MATH_ID = make_paper(title=MATH_TITLE, source="test").id
 CARD = re.compile(r'<article class="card" id="p-[^"]*" data-id="([^"]+)">(.*?)</article>', re.S)
 
 
-@pytest.fixture(scope="module")
-def home(seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = copy_home(seed_home, tmp_path_factory.mktemp("web-pages") / "home")
-    store = open_store(home)
-    store.upsert_papers([make_paper(title=MATH_TITLE, abstract=MATH_ABSTRACT, source="test", listed_on="2025-03-11")])
-    store.close()
-    return home
-
-
-@pytest.fixture(scope="module")
-def base(home: Path):
-    with serve(home) as url:
-        yield url
+# added to this module's server home (the web_home and base fixtures in conftest.py)
+EXTRA_PAPERS = [make_paper(title=MATH_TITLE, abstract=MATH_ABSTRACT, source="test", listed_on="2025-03-11")]
 
 
 def cards(page: str) -> list[tuple[str, str]]:
@@ -233,9 +221,9 @@ def test_html_pages_refuse_oversize_or_bad_parameters(base: str, path: str) -> N
 # ------------------------------------------------------------ account data
 
 
-def test_export_covers_library_and_subscriptions_and_delete_removes_them(home: Path, base: str) -> None:
+def test_export_covers_library_and_subscriptions_and_delete_removes_them(web_home: Path, base: str) -> None:
     client = signed_up_client(base, "librarian")
-    store = open_store(home)
+    store = open_store(web_home)
     try:
         user_id = Library(store).user("librarian").id
         Library(store).save(user_id, [MATH_ID], tag="kernels")
@@ -250,7 +238,7 @@ def test_export_covers_library_and_subscriptions_and_delete_removes_them(home: P
     token = csrf_of(client.get("/account").text)
     assert client.post("/account/delete", data={"csrf_token": token, "password": "correct horse battery"}
                        ).status_code == 303
-    store = open_store(home)
+    store = open_store(web_home)
     try:
         for table in ("library_items", "subscriptions", "votes", "web_sessions"):
             assert store.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", (user_id,)
@@ -328,3 +316,63 @@ def test_shared_pages_carry_each_visitors_own_csrf_token(base: str) -> None:
     form = {"username": "nobody-here", "password": "not the password"}
     assert first.post("/login", data={**form, "csrf_token": token_b}).status_code == 403
     assert first.post("/login", data={**form, "csrf_token": token_a}).status_code == 401
+
+
+# ------------------------------------------------------------ saving from result and feed cards
+
+SAVE_FORM = re.compile(r'<form class="save" action="/papers/([^"]+)/save" method="post">(.*?)</form>', re.S)
+
+
+def test_save_buttons_on_search_and_feed_cards(web_home: Path, base: str) -> None:
+    # Anonymous readers get the shared pages, without Save buttons.
+    assert not SAVE_FORM.search(httpx.get(f"{base}/search", params={"q": "sparse attention kernels"}).text)
+    client = signed_up_client(base, "saver")
+    results = client.get("/search", params={"q": "sparse attention kernels"}).text
+    forms = dict(SAVE_FORM.findall(results))
+    assert MATH_ID in forms and set(forms) == {pid for pid, _ in cards(results)}
+    assert 'name="csrf_token"' in forms[MATH_ID] and ">Save</button>" in forms[MATH_ID]
+    assert 'name="remove"' not in forms[MATH_ID]
+
+    # The form posts back to the page it is on (no script needed), and the card then says Saved.
+    search_url = str(client.base_url.join("/search?q=sparse+attention+kernels"))
+    token = csrf_of(results)
+    assert client.post(f"/papers/{MATH_ID}/save", data={"tag": ""}).status_code == 403  # no CSRF token
+    response = client.post(f"/papers/{MATH_ID}/save", data={"csrf_token": token}, headers={"referer": search_url})
+    assert response.status_code == 303 and response.headers["location"] == "/search?q=sparse+attention+kernels"
+    again = dict(SAVE_FORM.findall(client.get("/search", params={"q": "sparse attention kernels"}).text))
+    assert ">Saved</button>" in again[MATH_ID] and 'name="remove" value="true"' in again[MATH_ID]
+    user_id = _user_id(web_home, "saver")
+    store = open_store(web_home)
+    try:
+        assert Library(store).saved(user_id) == [MATH_ID]
+    finally:
+        store.close()
+
+    # The same button on the day's feed; pressing it there takes the paper out of the library.
+    feed = client.get("/papers/date/2025-03-11")
+    page = 1
+    while MATH_ID not in dict(SAVE_FORM.findall(feed.text)):
+        page += 1
+        feed = client.get("/papers/date/2025-03-11", params={"page": page})
+        assert feed.status_code == 200 and page < 50
+    form = dict(SAVE_FORM.findall(feed.text))[MATH_ID]
+    assert ">Saved</button>" in form
+    feed_url = str(client.base_url.join(f"/papers/date/2025-03-11?page={page}"))
+    response = client.post(f"/papers/{MATH_ID}/save", data={"csrf_token": csrf_of(feed.text), "remove": "true"},
+                           headers={"referer": feed_url})
+    assert response.status_code == 303 and response.headers["location"] == f"/papers/date/2025-03-11?page={page}"
+    store = open_store(web_home)
+    try:
+        assert Library(store).saved(user_id) == []
+    finally:
+        store.close()
+    # The library page keeps its own save controls, not a second button per card.
+    assert not SAVE_FORM.search(client.get("/recommended").text)
+
+
+def _user_id(home: Path, username: str) -> int:
+    store = open_store(home)
+    try:
+        return Library(store).user(username).id
+    finally:
+        store.close()

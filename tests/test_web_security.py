@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 from conftest import copy_home
 from web_server import csrf_of, serve, signed_up_client
 
@@ -21,19 +20,8 @@ XSS_ABSTRACT = ('We study <img src=x onerror="alert(1)"> attacks where x < y & y
 XSS_ID = make_paper(title=XSS_TITLE, source="test").id
 
 
-@pytest.fixture(scope="module")
-def home(seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = copy_home(seed_home, tmp_path_factory.mktemp("web-sec") / "home")
-    store = open_store(home)
-    store.upsert_papers([make_paper(title=XSS_TITLE, abstract=XSS_ABSTRACT, source="test", listed_on="2025-03-11")])
-    store.close()
-    return home
-
-
-@pytest.fixture(scope="module")
-def base(home: Path):
-    with serve(home) as url:
-        yield url
+# added to this module's server home (the web_home and base fixtures in conftest.py)
+EXTRA_PAPERS = [make_paper(title=XSS_TITLE, abstract=XSS_ABSTRACT, source="test", listed_on="2025-03-11")]
 
 
 def _xss_id(base: str) -> str:
@@ -206,9 +194,9 @@ def test_export_and_delete_account(base: str) -> None:
                                       "password": "correct horse battery"}).status_code == 401
 
 
-def test_stored_passwords_are_argon2_hashes(home: Path, base: str) -> None:
+def test_stored_passwords_are_argon2_hashes(web_home: Path, base: str) -> None:
     signed_up_client(base, "gina", password="plain text never stored")
-    store = open_store(home)
+    store = open_store(web_home)
     try:
         (stored,) = store.conn.execute("SELECT password_hash FROM users WHERE username = 'gina'").fetchone()
     finally:

@@ -18,6 +18,7 @@ from paperwire.model import InvalidPaperId, Paper, canonical_id, make_paper, par
 from paperwire.rank import trending
 from paperwire.store import ADDED, PaperNotFound
 from paperwire.store.accounts import UsernameTaken
+from paperwire.store.library import Library
 from paperwire.web.periods import BadPeriod, Period, day_period, month_key, month_period, week_key, week_period
 from paperwire.web.security import SESSION_COOKIE, SESSION_MAX_AGE, hash_password, needs_rehash, verify_password
 from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site
@@ -37,7 +38,12 @@ def build_router(site: Site) -> APIRouter:
         ids = [p.id for p in papers]
         user = site.current_user(request)
         voted = site.accounts().voted_among(user["id"], ids) if user else set()
-        return make_cards(papers, site.accounts().local_votes(ids) if local_votes is None else local_votes, voted)
+        cards = make_cards(papers, site.accounts().local_votes(ids) if local_votes is None else local_votes, voted)
+        if user:  # the cards' Save buttons say whether the paper is in the reader's library already
+            saved = Library(site.store()).tags_of(user["id"], ids)
+            for card in cards:
+                card.saved = card.id in saved
+        return cards
 
     def feed_page(request: Request, period: Period, page: int) -> Response:
         def load() -> dict[str, Any]:

@@ -27,6 +27,7 @@ class Card:
     rank: int | None = None
     score: float | None = None
     links: list[tuple[str, str]] = field(default_factory=list)
+    saved: bool = False  # in the signed-in reader's library
 
     @property
     def id(self) -> str:
@@ -62,7 +63,11 @@ def paper_links(paper: Paper) -> list[tuple[str, str]]:
 def make_cards(papers: list[Paper], local_votes: dict[str, int], voted: set[str],
                now: datetime | None = None) -> list[Card]:
     now = now or datetime.now(UTC)
-    return [Card(p, p.upvotes + local_votes.get(p.id, 0), p.id in voted, is_new(p.listed_on, now),
+    new: dict[str | None, bool] = {}  # per listing day: a page shows a few days, each decided once
+    for p in papers:
+        if p.listed_on not in new:
+            new[p.listed_on] = is_new(p.listed_on, now)
+    return [Card(p, p.upvotes + local_votes.get(p.id, 0), p.id in voted, new[p.listed_on],
                  links=paper_links(p)) for p in papers]
 
 
