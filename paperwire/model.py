@@ -336,7 +336,8 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     A newer version replaces the text; otherwise the new capture only fills what the old one
     lacks. Days keep the earliest (a revision must not look new), counters the highest.
     """
-    merged = replace(old)
+    merged = object.__new__(Paper)  # a shallow copy, as dataclasses.replace(old) makes, at a fraction of its cost
+    merged.__dict__.update(old.__dict__)
     text_fields = ("title", "abstract", "raw_title", "raw_abstract", "authors", "categories",
                    "links", "updated", "version", "doi")
     if _newer(new, old):

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from paperwire.model import TITLE_ID_PREFIX, Paper, merge_papers, normalise_titl
 from paperwire.store.base import ADDED, UNCHANGED, UPDATED, PaperNotFound, UpsertResult
 from paperwire.store.migrations import MIGRATIONS, title_hash
 
-_JSON_FIELDS = ("authors", "categories", "links")
 _COLUMNS = (
     "id", "title", "abstract", "authors", "categories", "published", "updated", "listed_on",
     "links", "source", "upvotes", "submitted_by", "arxiv_id", "version", "doi", "num_comments",
@@ -30,12 +30,16 @@ assert _COLUMNS[:4] == ("id", "title", "abstract", "authors") and len(_COLUMNS) 
 
 
 def _row_to_paper(row: sqlite3.Row | tuple) -> Paper:
-    values = dict(zip(_COLUMNS, row[1:], strict=True))
-    for name in _JSON_FIELDS:
-        values[name] = orjson.loads(values[name]) if values[name] else []
-    values["raw_title"] = values["raw_title"] or values["title"]
-    values["raw_abstract"] = values["raw_abstract"] or values["abstract"]
-    return Paper(**values)
+    # Positional: the columns are Paper's fields in order (asserted below); every page and re-ingest reads here.
+    (pid, title, abstract, authors, categories, published, updated, listed_on, links, source, upvotes,
+     submitted_by, arxiv_id, version, doi, num_comments, raw_title, raw_abstract) = row[1:]
+    loads = orjson.loads
+    return Paper(pid, title, abstract, loads(authors) if authors else [], loads(categories) if categories else [],
+                 published, updated, listed_on, loads(links) if links else [], source, upvotes, submitted_by,
+                 arxiv_id, version, doi, num_comments, raw_title or title, raw_abstract or abstract)
+
+
+assert tuple(f.name for f in fields(Paper)) == _COLUMNS, "_row_to_paper reads columns as Paper's fields in order"
 
 
 _encode_json_std = json.JSONEncoder(ensure_ascii=False).encode
