@@ -1,4 +1,4 @@
-"""The dense index: exact and graph search agree, replace/remove, filters, neighbours, atomic save/load."""
+"""The dense index: exact and quantised-scan search agree, replace/remove, filters, neighbours, atomic save/load."""
 
 from __future__ import annotations
 
@@ -64,6 +64,34 @@ def test_graph_search_agrees_with_exact_search(pair):
     for query in queries[:10]:
         scores = [s for _, s in graph.search(query, 10)]
         assert scores == sorted(scores, reverse=True)
+
+
+def test_queries_far_from_the_papers_still_find_their_exact_top_ten():
+    """Embeddings share a strong common direction, and a short query embeds far from it: the case where a
+    graph walk lost most of the exact top 10. The scan re-scored exactly must not."""
+    rng = np.random.default_rng(7)
+    common = rng.normal(size=DIM)
+    papers = 3.0 * common / np.linalg.norm(common) + clustered(6000, seed=8)
+    papers /= np.linalg.norm(papers, axis=1, keepdims=True)
+    exact = DenseIndex(DIM, NAME, storage="f32", exact_threshold=10**9)
+    scan = DenseIndex(DIM, NAME, exact_threshold=1000, candidates=500)
+    exact.add(ids_of(6000), papers)
+    scan.add(ids_of(6000), papers)
+    assert scan._ann is not None
+    queries = clustered(60, seed=9)  # no common direction: far from every paper
+    assert float(np.mean(queries @ papers.mean(axis=0))) < 0.5
+    assert tie_tolerant_recall(exact, scan, queries) >= 0.95
+
+
+def test_a_moderate_filter_gives_the_exact_filtered_answer(pair, vectors):
+    exact, graph = pair
+    half = {f"p{i}" for i in range(0, 4000, 3)}
+    for query in clustered(10, seed=6):
+        found = graph.search(query, 10, allowed=half.__contains__)
+        truth = exact.search(query, 10, allowed=half.__contains__)
+        assert all(i in half for i, _ in found)
+        # the same papers up to f16 rounding of near-ties
+        assert [s for _, s in found] == pytest.approx([s for _, s in truth], abs=2e-3)
 
 
 def test_adding_to_a_graph_extends_it_without_rebuilding(pair):
@@ -173,6 +201,27 @@ def test_save_and_load_round_trip(tmp_path, vectors, storage, threshold):
     names = sorted(p.name for p in (tmp_path / "dense").iterdir())
     assert len(names) == len(json.loads((tmp_path / "dense" / "header.json").read_text())["files"]) + 1
     assert len(DenseIndex.load(tmp_path / "dense")) == 1000
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "other rows"])
+def test_a_lost_or_damaged_quantised_copy_is_rebuilt_from_the_rows(tmp_path, vectors, damage):
+    index = DenseIndex(DIM, NAME, exact_threshold=500)
+    index.add(ids_of(1000), vectors[:1000])
+    index.save(tmp_path / "dense")
+    ann_file = tmp_path / "dense" / json.loads((tmp_path / "dense" / "header.json").read_text())["files"]["ann"]
+    if damage == "missing":
+        ann_file.unlink()
+    elif damage == "garbage":
+        ann_file.write_bytes(b"not an index" * 100)
+    else:  # a copy saved with other rows, e.g. by an older version
+        other = DenseIndex(DIM, NAME, exact_threshold=500)
+        other.add(ids_of(900), vectors[:900])
+        other.save(tmp_path / "other")
+        ann_file.write_bytes(next((tmp_path / "other").glob("ann-*")).read_bytes())
+    loaded = DenseIndex.load(tmp_path / "dense", expected_embedder=NAME)
+    assert loaded._ann is not None and loaded._ann.ntotal == 1000
+    for query in clustered(10, seed=5):
+        assert loaded.search(query, 10) == index.search(query, 10)
 
 
 def test_loading_vectors_of_another_embedder_is_refused(tmp_path, vectors):
