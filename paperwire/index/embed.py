@@ -18,7 +18,8 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
@@ -426,6 +427,29 @@ def embed_texts(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache 
             if cache is not None:
                 cache.put_many(embedder.name, [(k, v) for (k, _), v in zip(batch, vectors, strict=True)])
             advance(len(batch))
+    for row, key in enumerate(keys):
+        out[row] = known[key]
+    return _normalise(out)
+
+
+def embed_texts_alongside(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache,
+                          submit: Callable[[list[str]], Future[np.ndarray]],
+                          meanwhile: Callable[[], object]) -> np.ndarray:
+    """As `embed_texts`, with the texts missing from the cache encoded by `submit` (another process)
+    while `meanwhile()` runs here. The worker's float16 vectors are what the cache would return."""
+    keys = [text_key(t) for t in texts]
+    known = cache.get_many(embedder.name, keys, embedder.dim)
+    missing: dict[bytes, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if key not in known and key not in missing:
+            missing[key] = text
+    pending = submit(list(missing.values())) if missing else None
+    meanwhile()
+    if pending is not None:
+        fresh = list(zip(missing, pending.result(), strict=True))
+        cache.put_many(embedder.name, fresh)
+        known.update(fresh)
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for row, key in enumerate(keys):
         out[row] = known[key]
     return _normalise(out)

@@ -25,7 +25,14 @@ from typing import Any
 import numpy as np
 
 from paperwire.index.dense import DenseIndex
-from paperwire.index.embed import EmbeddingCache, embed_papers, load_embedder
+from paperwire.index.embed import (
+    EmbeddingCache,
+    embed_papers,
+    embed_texts_alongside,
+    load_embedder,
+    text_for_embedding,
+)
+from paperwire.index.embed_worker import EmbeddingWorker, worth_it
 from paperwire.index.fusion import dense_weight, fuse
 from paperwire.index.lexical import LexicalIndex
 from paperwire.index.query import ParsedQuery, QueryError, parse_query
@@ -174,6 +181,7 @@ class SearchIndex:
                 return 0
             done = 0
             bar = _progress(progress, total)
+            worker = EmbeddingWorker(self.embedder_kind, self.home) if worth_it(total, self.embedder_kind) else None
             try:
                 batch: list[Paper] = []
                 last_rev = self.rev
@@ -182,24 +190,30 @@ class SearchIndex:
                         batch.append(paper)
                         last_rev = rev
                         if len(batch) >= UPDATE_BATCH:
-                            self._index_batch(batch)
+                            self._index_batch(batch, worker)
                             done += len(batch)
                             bar(len(batch))
                             batch = []
                     if batch:
-                        self._index_batch(batch)
+                        self._index_batch(batch, worker)
                         done += len(batch)
                         bar(len(batch))
                 self.rev = last_rev
             finally:
                 bar(0, close=True)
+                if worker is not None:
+                    worker.close()
             if save:
                 self.save()
             return done
 
-    def _index_batch(self, papers: list[Paper]) -> None:
-        vectors = embed_papers(self.embedder, papers, self.cache)
-        self.lexical.add(papers)
+    def _index_batch(self, papers: list[Paper], worker: EmbeddingWorker | None = None) -> None:
+        if worker is None:
+            vectors = embed_papers(self.embedder, papers, self.cache)
+            self.lexical.add(papers)
+        else:  # the worker embeds while this process analyses the words
+            vectors = embed_texts_alongside(self.embedder, [text_for_embedding(p) for p in papers], self.cache,
+                                            worker.submit, lambda: self.lexical.add(papers))
         self.dense.add([p.id for p in papers], vectors)
 
     def reload(self) -> bool:
