@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--methods", nargs="+", default=["hnswlib", "usearch", "dense"])
     parser.add_argument("--storages", nargs="+", default=["f16"], help="DenseIndex storages")
+    parser.add_argument("--graph-max", type=int, default=200_000,
+                        help="build the HNSW graphs only up to this size (a 1M graph takes most of an hour)")
     parser.add_argument("--json", type=Path, default=OUT / "dense_ann.json")
     parser.add_argument("--markdown", type=Path, help="write the '## Dense index' section of this file")
     args = parser.parse_args(argv)
@@ -267,9 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         if "dense" in args.methods:
             for storage in args.storages:
                 rows += bench_dense_index(base, queries, kth, storage)
-        if "hnswlib" in args.methods:
+        graphs = size <= args.graph_max
+        if "hnswlib" in args.methods and graphs:
             rows += bench_hnswlib(base, queries, kth, args.threads)
-        if "usearch" in args.methods:
+        if "usearch" in args.methods and graphs:
             rows += bench_usearch(base, queries, kth, args.threads)
         for r in rows:
             print(json.dumps({"size": size, **r}), flush=True)
