@@ -9,7 +9,7 @@ abstract), the known-item queries' R@10 with their targets among the distractors
 build added, and p50 as a ratio to paperwire's hybrid search. paperwire is built and then queried in
 fresh processes (ingest, index build, then the saved index reopened as a server opens it), so its
 RSS is its own. For its dense index it also reports ANN tie-tolerant recall@10 against exact search
-at several HNSW expansions (a returned paper counts when its exact cosine is within 1e-3 of the
+at several numbers of candidates re-scored (a returned paper counts when its exact cosine is within 1e-3 of the
 exact 10th best: synthetic text makes the exact top 10 full of ties).
 
 Each size writes bench/out/search-N.json as it goes; the "## Search speed (synthetic corpus)" section
@@ -226,7 +226,8 @@ def paperwire_index_only(home: Path) -> dict[str, Any]:
             "disk_store_mb": sum(f.stat().st_size for f in home.glob("paperwire.sqlite3*")) / 2**20}
 
 
-def paperwire_serve(home: Path, queries: list[str], items: list[dict[str, Any]], efs: list[int]) -> dict[str, Any]:
+def paperwire_serve(home: Path, queries: list[str], items: list[dict[str, Any]],
+                    candidates: list[int]) -> dict[str, Any]:
     """Open the saved index as a server does and measure queries, recall and memory."""
     import paperwire.index.embed  # noqa: F401  (libraries loaded before the baseline RSS is taken)
     from paperwire.index import open_index
@@ -253,8 +254,8 @@ def paperwire_serve(home: Path, queries: list[str], items: list[dict[str, Any]],
               f"R@10 {modes[label]['known_item_r10']:.3f}", flush=True)
     out["modes"] = modes
     out["rss_after_queries_mb"] = rss_mb()
-    out["ann"] = ann_recall(index, queries + [i["query"] for i in items], efs)
-    # numpy brute force over the same static vectors: the exact answer the graph approximates
+    out["ann"] = ann_recall(index, queries + [i["query"] for i in items], candidates)
+    # numpy brute force over the same static vectors: the exact answer the dense index approximates
     vectors, ids = index.all_vectors(), index.all_ids()
 
     def brute(q: str) -> list[str]:
@@ -269,9 +270,10 @@ def paperwire_serve(home: Path, queries: list[str], items: list[dict[str, Any]],
     return out
 
 
-def ann_recall(index: Any, queries: list[str], efs: list[int]) -> dict[str, Any]:
-    """Tie-tolerant recall@10 of the dense index against exact cosine over its own vectors, per ef: a
-    returned paper counts when its exact score is within TIE_TOLERANCE of the exact 10th best."""
+def ann_recall(index: Any, queries: list[str], candidates: list[int]) -> dict[str, Any]:
+    """Tie-tolerant recall@10 of the dense index against exact cosine over its own vectors, per number of
+    candidates re-scored: a returned paper counts when its exact score is within TIE_TOLERANCE of the
+    exact 10th best."""
     dense = index.dense
     if getattr(dense, "_ann", None) is None:
         return {"exact": True}
@@ -282,8 +284,8 @@ def ann_recall(index: Any, queries: list[str], efs: list[int]) -> dict[str, Any]
     for start in range(0, len(ids), 100_000):  # bounded float32 copies of the rows
         exact[:, start:start + 100_000] = queries_v @ index.paper_vectors(ids[start:start + 100_000]).T
     tenth = -np.partition(-exact, K - 1, axis=1)[:, K - 1]
-    default_ef = dense.ef
-    out: dict[str, Any] = {"default_ef": default_ef, "queries": len(queries), "by_ef": {}}
+    default = dense.candidates
+    out: dict[str, Any] = {"default_candidates": default, "queries": len(queries), "by_candidates": {}}
 
     def recall(depth: int) -> dict[str, float]:
         hits, ms = 0, []
@@ -294,12 +296,20 @@ def ann_recall(index: Any, queries: list[str], efs: list[int]) -> dict[str, Any]
             hits += sum(1 for pid, _ in returned if exact[row, position[pid]] >= tenth[row] - TIE_TOLERANCE)
         return {"recall10": hits / (K * len(queries)), "p50_ms": float(np.percentile(ms, 50))}
 
-    for ef in sorted(set(efs) | {default_ef}):
-        dense.ef = ef
-        out["by_ef"][str(ef)] = recall(K)
-    dense.ef = default_ef
-    # What a search sees: the engine asks the dense index for 100 candidates (its fusion depth), so the
-    # graph searches with a wider expansion than for 10 alone.
+    from paperwire.index import dense as dense_module
+
+    share = dense_module.ANN_CANDIDATE_SHARE
+    in_force = max(default, int(len(dense) * share))
+    out["default_candidates"] = in_force
+    dense_module.ANN_CANDIDATE_SHARE = 0.0  # the sweep sets the count itself
+    try:
+        for count in sorted(set(candidates) | {in_force}):
+            dense.candidates = count
+            out["by_candidates"][str(count)] = recall(K)
+    finally:
+        dense.candidates = default
+        dense_module.ANN_CANDIDATE_SHARE = share
+    # What a search sees: the engine asks the dense index for 100 results (its fusion depth).
     out["engine_depth_100"] = recall(100)
     return out
 
@@ -357,7 +367,7 @@ def run_size(n: int, args: argparse.Namespace, seed_docs: list[Doc], items: list
               flush=True)
         result["paperwire_build"] = build
         save()
-        serve = in_child(paperwire_serve, home, queries, items, args.efs)
+        serve = in_child(paperwire_serve, home, queries, items, args.candidates)
         result["paperwire_serve"] = serve
         for mode, row in serve["modes"].items():
             rows[f"paperwire {mode}"] = {"build_s": build["index_build_s"], "build_cpu_s": build["index_build_cpu_s"],
@@ -405,7 +415,7 @@ def markdown(results: dict[int, dict[str, Any]], info: dict[str, Any], commands:
              "paperwire's rows are full `SearchIndex.search` calls (parsing, BM25F, dense, fusion, hits with "
              "snippets from the store) on the index as saved and reopened in a fresh process, as a server "
              "opens it; +RSS for paperwire is that process's whole RSS after all queries. Build for paperwire "
-             "is the index build from the store (static embedder, lexical, HNSW, save); ingest is listed "
+             "is the index build from the store (static embedder, lexical, dense index, save); ingest is listed "
              "separately. R@10: the 153 known-item queries with their targets among the distractors. "
              "×hybrid: p50 relative to paperwire hybrid (higher is slower). Slow baselines are timed for at "
              "most a budget of seconds (the query count says so) and skip the known items past it (–).", "",
@@ -431,9 +441,13 @@ def markdown(results: dict[int, dict[str, Any]], info: dict[str, Any], commands:
         if build and serve:
             ann = serve["ann"]
             if ann.get("exact"):
-                recall = "none needed, the dense index searches exactly below its graph threshold"
-            else:
-                recall = ", ".join(f"ef {ef}: {v['recall10']:.3f} ({v['p50_ms']:.2f} ms)"
+                recall = "none needed, the dense index searches exactly below its ANN threshold"
+            elif "by_candidates" in ann:
+                recall = ", ".join(f"{int(c):,} candidates: {v['recall10']:.3f} ({v['p50_ms']:.2f} ms)"
+                                   for c, v in ann["by_candidates"].items())
+                recall = f"PQ scan, exact re-scoring of {recall}; in force: {ann['default_candidates']:,}"
+            else:  # a run before the PQ scan replaced the HNSW graph
+                recall = "HNSW graph, " + ", ".join(f"ef {ef}: {v['recall10']:.3f} ({v['p50_ms']:.2f} ms)"
                                    for ef, v in ann["by_ef"].items()) + f"; in force: ef {ann['default_ef']}"
                 if ann.get("engine_depth_100"):
                     engine = ann["engine_depth_100"]
@@ -449,7 +463,7 @@ def markdown(results: dict[int, dict[str, Any]], info: dict[str, Any], commands:
                           f"{build['disk_index_mb']:,.0f} MB (store {build['disk_store_mb']:,.0f} MB); serving "
                           f"process RSS {serve['rss_after_load_mb']:,.0f} MB after opening, "
                           f"{serve['rss_after_queries_mb']:,.0f} MB after the queries (Python and libraries alone "
-                          f"{serve['python_and_libraries_rss_mb']:,.0f} MB), dense vectors + graph "
+                          f"{serve['python_and_libraries_rss_mb']:,.0f} MB), dense vectors + ANN structure "
                           f"{serve['dense_memory_mb']:,.0f} MB. ANN tie-tolerant recall@10 against exact cosine"
                           + (f" ({ann['queries']} queries, synthetic and known-item)" if ann.get("queries") else "")
                           + f": {recall}."]
@@ -466,6 +480,7 @@ def targets_1m(res: dict[str, Any]) -> list[str]:
     if not (hybrid and build and serve):
         return []
     ann = (serve["ann"].get("engine_depth_100")
+           or serve["ann"].get("by_candidates", {}).get(str(serve["ann"].get("default_candidates")), {})
            or serve["ann"].get("by_ef", {}).get(str(serve["ann"].get("default_ef")), {}))
     measured = {"hybrid p50 ms": hybrid["p50_ms"], "hybrid p99 ms": hybrid["p99_ms"],
                 "recall@10": ann.get("recall10"), "known-item R@10": hybrid["known_item_r10"],
@@ -488,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, default=OUT / "search-homes")
     parser.add_argument("--model-home", type=Path, default=OUT / "quality-home" / "static",
                         help="a home whose distilled static model is copied into each benchmark home")
-    parser.add_argument("--efs", type=int, nargs="+", default=[16, 32, 64, 128],
-                        help="HNSW search expansions at which to measure ANN recall")
+    parser.add_argument("--candidates", type=int, nargs="+", default=[500, 1000, 2000, 4000],
+                        help="numbers of dense candidates re-scored at which to measure ANN recall")
     parser.add_argument("--budget", type=float, default=240.0,
                         help="seconds of queries per baseline (latency, then known items) before it stops")
     parser.add_argument("--only", nargs="*", help="run only retrievers whose name contains one of these")
