@@ -162,9 +162,11 @@ def in_child(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, A
     """Run `function(*args)` in a freshly spawned interpreter: its RSS is paperwire's alone, not the
     benchmark's (the parent holds a million documents for the baselines)."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
+    # not a multiprocessing.Pool: its workers are daemonic and may not start the index build's own worker
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def paperwire_build(home: Path, n: int, model_from: Path) -> dict[str, Any]:

@@ -75,3 +75,15 @@ def test_an_update_with_the_worker_builds_the_same_index(home, tmp_path_factory,
     assert np.array_equal(with_worker.paper_vectors(ids), single.paper_vectors(ids))
     for query in ("protein diffusion", "attention over long documents", "speech in noisy rooms"):
         assert [h.id for h in with_worker.search(query)] == [h.id for h in single.search(query)]
+
+
+def _worth_it_here(papers: int) -> bool:
+    return embed_worker.worth_it(papers, "static")
+
+
+def test_no_worker_from_a_daemonic_process():
+    """A multiprocessing.Pool worker may not start children: a build there stays in one process."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_worth_it_here, (10**6,)) is False

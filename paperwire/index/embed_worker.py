@@ -26,7 +26,10 @@ _embedder = None
 
 def worth_it(papers: int, kind: str) -> bool:
     """Whether a build of `papers` with embedder `kind` should embed in a worker: the static model only
-    (MiniLM already uses every core through torch), a big backlog, and a second core."""
+    (MiniLM already uses every core through torch), a big backlog, a second core, and a process that may
+    start children (a daemonic one, such as a multiprocessing.Pool worker, may not)."""
+    if multiprocessing.current_process().daemon:
+        return False
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
