@@ -220,8 +220,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"{results['threads']} threads; the DenseIndex build is one thread (adds in batches of 5,000, as an index "
         "update does).",
         "",
-        "The static vectors share a strong common direction (their mean has norm 0.92: papers are about 0.84 "
-        "cosine apart on average); a few words embed far from it (cosine with the papers' mean direction about "
+        "The static vectors share a strong common direction (their mean has norm 0.92; two papers have a cosine "
+        "of about 0.84 on average); a few words embed far from it (cosine with the papers' mean direction about "
         "0.4 for short queries, 0.6 for known items, 0.92 for papers). HNSW graphs answer held-out papers well "
         "but lose most of the exact top 10 of short queries at any ef. Also tried on subsets (not in the table): "
         "centring the vectors (worse for papers), a graph on the vectors with the common direction projected "
