@@ -48,6 +48,9 @@ MAX_OFFSET = 1000
 # above it with the distilled static model (thousands per second). Recorded in the manifest.
 STATIC_EMBEDDER_ABOVE = 20_000
 UPDATE_BATCH = 5000
+# Title overlap adds at most this to a neighbour's cosine: it orders neighbours that are this close,
+# no further (at 100k papers, adjacent neighbours are about 0.001 apart).
+SIMILAR_TIE_BREAK = 0.002
 
 
 @dataclass
@@ -330,7 +333,8 @@ class SearchIndex:
             title_query = None
         overlap = self.lexical.scores(title_query, [paper.id, *(pid for pid, _ in neighbours)]) if title_query else {}
         top = max(overlap.values(), default=0.0) or 1.0
-        rescored = [(pid, cos + 0.02 * overlap.get(pid, 0.0) / top) for pid, cos in neighbours if pid != paper.id]
+        rescored = [(pid, cos + SIMILAR_TIE_BREAK * overlap.get(pid, 0.0) / top)
+                    for pid, cos in neighbours if pid != paper.id]
         rescored.sort(key=lambda item: item[1], reverse=True)
         return self._hits(rescored[:limit], title_query if any(overlap.values()) and snippets else None)
 
