@@ -85,8 +85,11 @@ def test_snapshot_lines_the_fast_json_parser_refuses_still_parse_or_are_rejected
         (2, json.dumps({**good, "id": "2401.00002", "size": 2**70})),  # an integer beyond 64 bits
         (3, json.dumps({**good, "id": "2401.00003", "title": "bad \ud800 text"})),  # lone surrogate escape
         (4, '{"id": "2401.00004", "title": '),
+        # a superscript digit is a digit to str.isdigit but not to int(): the version label is ignored
+        (5, json.dumps({**good, "id": "2401.00005", "versions": [{"version": "v\u00b2", "created": "x"}]})),
     ]
     items = list(arxiv_snapshot.parse_lines(lines, "s.jsonl"))
     assert [getattr(i, "id", None) for i in items[:2]] == ["2401.00001", "2401.00002"]
+    assert items[4].id == "2401.00005" and items[4].version is None
     assert isinstance(items[2], Rejected) and "not valid Unicode" in items[2].reason
     assert isinstance(items[3], Rejected) and items[3].location == "line 4" and "invalid JSON" in items[3].reason

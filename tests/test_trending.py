@@ -12,7 +12,7 @@ from paperwire.rank.trending import FORMULA, GRAVITY, age_hours, rank_top, rank_
 NOW = datetime(2025, 3, 12, 12, 0, tzinfo=UTC)
 
 
-def _paper(title: str, day: str, upvotes: int = 0):
+def _paper(title: str, day: str | None, upvotes: int = 0):
     return make_paper(title=title, source="test", listed_on=day, upvotes=upvotes)
 
 
@@ -22,6 +22,15 @@ def test_formula_matches_the_text_shown_to_users() -> None:
     assert trending_score(0, 0.0) == pytest.approx(1 / 2 ** 1.5)
     assert age_hours("2025-03-12", NOW) == 12.0
     assert age_hours("2025-03-13", NOW) == 0.0  # a future day is not negative age
+
+
+def test_a_paper_listed_on_no_known_day_ranks_as_old_not_new() -> None:
+    unlisted = _paper("Undated capture", None, upvotes=0)
+    dated = _paper("Listed long ago", "2024-01-01", upvotes=0)
+    assert trending_score(5, age_hours(None, NOW)) == 0.0
+    assert [r.paper.title for r in rank_trending([unlisted, dated], {}, now=NOW)] == ["Listed long ago",
+                                                                                     "Undated capture"]
+    assert [r.paper.title for r in rank_top([unlisted, dated], {})] == ["Listed long ago", "Undated capture"]
 
 
 def test_decay_lets_fresh_papers_overtake_older_ones_with_more_votes() -> None:

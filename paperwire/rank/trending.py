@@ -10,6 +10,7 @@ days ago needs about 3x the votes of one listed today to rank beside it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -30,9 +31,10 @@ class Ranked:
 
 
 def age_hours(listed_on: str | None, now: datetime) -> float:
-    """Hours since the start of the listing day (never negative: a future day counts as now)."""
+    """Hours since the start of the listing day (never negative: a future day counts as now). A paper
+    listed on no known day is treated as old, not as new: its score is 0."""
     if not listed_on:
-        return 0.0
+        return math.inf
     start = datetime.combine(date.fromisoformat(listed_on), datetime.min.time(), tzinfo=UTC)
     return max(0.0, (now - start).total_seconds() / 3600.0)
 
@@ -67,4 +69,4 @@ def window(end_day: str, days: int) -> tuple[str, str]:
 
 
 def _neg_day(day: str | None) -> int:
-    return -date.fromisoformat(day).toordinal() if day else 0
+    return -date.fromisoformat(day).toordinal() if day else 1  # no known day: after every dated paper

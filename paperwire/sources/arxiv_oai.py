@@ -79,7 +79,7 @@ def _text(element: ET.Element | None) -> str:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.strip().isdigit() else None
+    return int(value) if value and value.strip().isdecimal() else None
 
 
 def _author_name(author: ET.Element) -> str:

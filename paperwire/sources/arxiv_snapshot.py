@@ -87,7 +87,7 @@ def _version_dates(record: dict[str, Any]) -> tuple[str | None, str | None, int 
         except (TypeError, ValueError, IndexError):
             pass
         label = str(entry.get("version", ""))
-        if label[1:].isdigit():
+        if label[1:].isdecimal():
             number = max(number or 0, int(label[1:]))
     return (days[0] if days else None), (days[-1] if days else None), number
 

@@ -83,7 +83,7 @@ class _Record:
             return iso_day(*parts)
         year = year_of(_str(self.text.get("year")) or date_field)
         month_text = _str(self.text.get("month")).strip().lower()
-        month = _MONTHS.get(month_text[:3]) or (int(month_text) if month_text.isdigit() else None)
+        month = _MONTHS.get(month_text[:3]) or (int(month_text) if month_text.isdecimal() else None)
         return iso_day(year, month if month and 1 <= month <= 12 else None)
 
 

@@ -76,7 +76,7 @@ class Library:
 
     def user(self, name_or_id: str | int) -> UserRef:
         """A user by username, email or numeric id; raises UnknownUser."""
-        if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        if isinstance(name_or_id, int) or str(name_or_id).isdecimal():
             row = self.conn.execute("SELECT id, username, email FROM users WHERE id = ?", (int(name_or_id),)).fetchone()
         else:
             row = self.conn.execute("SELECT id, username, email FROM users WHERE username = ? OR email = ? "
