@@ -31,8 +31,10 @@ except ImportError:  # the bench extra brings orjson; the standard library gives
     def _dumps(record: dict) -> str:
         return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import CHUNK, paper_chunk  # noqa: E402
+# The repository root, not bench/ itself: bench/http.py would stand in for the standard library's http
+# in every process that inherits the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.corpus import CHUNK, paper_chunk  # noqa: E402
 
 PER_MONTH = 20_000
 FIRST_MONTH = (2020, 1)
