@@ -52,11 +52,20 @@ def parse_arxiv_id(text: str) -> ArxivId | None:
 
 def normalise_title(title: str) -> str:
     """Lower-case ASCII-folded words of a title: the key that makes two captures one paper."""
-    text = clean_text(title)
-    if not text.isascii():  # ASCII is already its own NFKD form with no combining marks
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(_TITLE_WORD.findall(text.lower()))
+    return " ".join(_TITLE_WORD.findall(strip_accents(clean_text(title)).lower()))
+
+
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def _strip_marks(match: re.Match[str]) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", match.group(0)) if not unicodedata.combining(ch))
+
+
+def strip_accents(text: str) -> str:
+    """`text` decomposed (NFKD) without its combining marks. Only non-ASCII runs are touched: ASCII is its
+    own NFKD form and never a combining mark, and most text has few other characters."""
+    return text if text.isascii() else _NON_ASCII_RUN.sub(_strip_marks, text)
 
 
 _TITLE_WORD = re.compile(r"[a-z0-9]+")

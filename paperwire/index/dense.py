@@ -147,7 +147,7 @@ class DenseIndex:
             self._row_ids[row] = None
 
     def compact(self) -> None:
-        """Drop retired rows (renumbers rows, so the graph is rebuilt)."""
+        """Drop retired rows (renumbers rows, so the quantised copy is rebuilt)."""
         with self._lock:
             live = [row for row, i in enumerate(self._row_ids) if i is not None]
             if len(live) == self._rows:

@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from paperwire.model import Paper
+from paperwire.sources.parallel import available_cores
 
 MINILM_NAME = "minilm:all-MiniLM-L6-v2"
 STATIC_DIMS = 256
@@ -84,10 +85,7 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 def _threads() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = available_cores()
     return max(1, min(cores, int(os.environ.get("PAPERWIRE_THREADS", "0") or 0) or cores, 8))
 
 
@@ -409,15 +407,9 @@ _CACHE_FLUSH = 8192
 def embed_texts(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache | None = None, *,
                 progress: bool = False) -> np.ndarray:
     """Vectors for `texts` (float32, unit rows); only texts missing from the cache are encoded."""
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     if not texts:
-        return out
-    keys = [text_key(t) for t in texts]
-    known = cache.get_many(embedder.name, keys, embedder.dim) if cache is not None else {}
-    missing: dict[bytes, str] = {}
-    for key, text in zip(keys, texts, strict=True):
-        if key not in known and key not in missing:
-            missing[key] = text
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    keys, known, missing = _look_up(embedder, texts, cache)
     todo = list(missing.items())
     with _progress_bar(progress and bool(todo), len(todo), embedder.name) as advance:
         for start in range(0, len(todo), _CACHE_FLUSH):
@@ -427,9 +419,7 @@ def embed_texts(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache 
             if cache is not None:
                 cache.put_many(embedder.name, [(k, v) for (k, _), v in zip(batch, vectors, strict=True)])
             advance(len(batch))
-    for row, key in enumerate(keys):
-        out[row] = known[key]
-    return _normalise(out)
+    return _assemble(keys, known, embedder.dim)
 
 
 def embed_texts_alongside(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache,
@@ -437,19 +427,30 @@ def embed_texts_alongside(embedder: Embedder, texts: Sequence[str], cache: Embed
                           meanwhile: Callable[[], object]) -> np.ndarray:
     """As `embed_texts`, with the texts missing from the cache encoded by `submit` (another process)
     while `meanwhile()` runs here. The worker's float16 vectors are what the cache would return."""
-    keys = [text_key(t) for t in texts]
-    known = cache.get_many(embedder.name, keys, embedder.dim)
-    missing: dict[bytes, str] = {}
-    for key, text in zip(keys, texts, strict=True):
-        if key not in known and key not in missing:
-            missing[key] = text
+    keys, known, missing = _look_up(embedder, texts, cache)
     pending = submit(list(missing.values())) if missing else None
     meanwhile()
     if pending is not None:
         fresh = list(zip(missing, pending.result(), strict=True))
         cache.put_many(embedder.name, fresh)
         known.update(fresh)
-    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    return _assemble(keys, known, embedder.dim)
+
+
+def _look_up(embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache | None,
+             ) -> tuple[list[bytes], dict[bytes, np.ndarray], dict[bytes, str]]:
+    """(key of each text, cached vectors by key, texts to encode by key: each distinct one once)."""
+    keys = [text_key(t) for t in texts]
+    known = cache.get_many(embedder.name, keys, embedder.dim) if cache is not None else {}
+    missing: dict[bytes, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if key not in known and key not in missing:
+            missing[key] = text
+    return keys, known, missing
+
+
+def _assemble(keys: list[bytes], known: dict[bytes, np.ndarray], dim: int) -> np.ndarray:
+    out = np.zeros((len(keys), dim), dtype=np.float32)
     for row, key in enumerate(keys):
         out[row] = known[key]
     return _normalise(out)

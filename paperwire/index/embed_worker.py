@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from paperwire.sources.parallel import _exit_with
+from paperwire.sources.parallel import available_cores, exit_with_parent
 
 # Below this many papers to index, starting a process costs more than it saves.
 MIN_PAPERS = 20_000
@@ -30,11 +30,7 @@ def worth_it(papers: int, kind: str) -> bool:
     start children (a daemonic one, such as a multiprocessing.Pool worker, may not)."""
     if multiprocessing.current_process().daemon:
         return False
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return kind == "static" and papers >= MIN_PAPERS and cores > 1
+    return kind == "static" and papers >= MIN_PAPERS and available_cores() > 1
 
 
 class EmbeddingWorker:
@@ -55,7 +51,7 @@ class EmbeddingWorker:
 
 def _start(parent: int, kind: str, home: str) -> None:
     global _embedder
-    _exit_with(parent)
+    exit_with_parent(parent)
     from paperwire.index.embed import load_embedder
 
     _embedder = load_embedder(kind, Path(home))

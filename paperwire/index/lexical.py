@@ -479,17 +479,9 @@ class LexicalIndex:
             known = rows >= 0
             rows[known] = np.where(self._live[rows[known]], rows[known], -1)  # removed papers score nothing
             out = np.zeros(len(ids), np.float32)
+            segments = self._segments()
             for tid, count in counts.items():
-                idf = np.float32(self._idf(tid) * count)
-                for start, seg in self._segments():
-                    postings, weights, _ = seg.postings(tid)
-                    inside = np.flatnonzero((rows >= start) & (rows < start + seg.rows))
-                    if not len(postings) or not len(inside):
-                        continue
-                    wanted = (rows[inside] - start).astype(postings.dtype)
-                    pos = np.minimum(np.searchsorted(postings, wanted), len(postings) - 1)
-                    hit = postings[pos] == wanted
-                    out[inside[hit]] += weights[pos[hit]] * idf
+                out += self._term_weights(tid, rows, segments) * np.float32(self._idf(tid) * count)
             return {pid: float(score) for pid, score in zip(ids, out, strict=True)}
 
     def _arxiv_hit(self, query: ParsedQuery) -> str | None:
@@ -622,16 +614,24 @@ class LexicalIndex:
         if done < len(terms):
             cand = cand[scores[cand] + remaining * (1 + 1e-5) + 1e-6 >= theta]
             for _, tid, idf in terms[done:]:
-                for start, seg in segments:
-                    rows, w, _ = seg.postings(tid)
-                    local = cand[(cand >= start) & (cand < start + seg.rows)]
-                    if not len(rows) or not len(local):
-                        continue
-                    wanted = (local - start).astype(rows.dtype)
-                    pos = np.minimum(np.searchsorted(rows, wanted), len(rows) - 1)
-                    hit = rows[pos] == wanted
-                    scores[local[hit]] += w[pos[hit]] * np.float32(idf)
+                scores[cand] += self._term_weights(tid, cand, segments) * np.float32(idf)
         return self._top(cand, scores[cand], limit)
+
+    @staticmethod
+    def _term_weights(term: int, rows: np.ndarray, segments: list[tuple[int, _Segment]]) -> np.ndarray:
+        """The term's BM25F weight (before IDF) in each of `rows` (row numbers; -1 or a row without the
+        term gets 0): a binary search per row in the term's postings, not a pass over them."""
+        out = np.zeros(len(rows), np.float32)
+        for start, seg in segments:
+            postings, weights, _ = seg.postings(term)
+            inside = np.flatnonzero((rows >= start) & (rows < start + seg.rows))
+            if not len(postings) or not len(inside):
+                continue
+            wanted = (rows[inside] - start).astype(postings.dtype)
+            pos = np.minimum(np.searchsorted(postings, wanted), len(postings) - 1)
+            hit = postings[pos] == wanted
+            out[inside[hit]] = weights[pos[hit]]
+        return out
 
     def _top(self, rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
         if len(rows) > limit:

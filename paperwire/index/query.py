@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import Stemmer
 
-from paperwire.model import parse_arxiv_id
+from paperwire.model import parse_arxiv_id, strip_accents
 
 MAX_QUERY_CHARS = 1000
 # Words longer than this are junk (hashes, run-together URLs) and only bloat the vocabulary.
@@ -53,24 +53,14 @@ your s t
 
 _WORD_RE = re.compile(r"[^\W_]+")
 _ASCII_WORD_RE = re.compile(r"[a-z0-9]+")
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 _stemmer = Stemmer.Stemmer("english")
 # word -> stem, "" for words that are not indexed (stopwords, junk). Cleared when it grows past the cap.
 _STEMS: dict[str, str] = {}
 _STEM_CACHE_MAX = 2_000_000
 
 
-def _strip_marks(match: re.Match[str]) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKD", match.group(0)) if not unicodedata.combining(ch))
-
-
 def _fold(text: str) -> str:
-    text = text.lower()
-    if text.isascii():
-        return text
-    # Only the non-ASCII runs need decomposing (ASCII is its own NFKD form and never a combining mark),
-    # and an abstract has a few such characters among a thousand.
-    return _NON_ASCII_RUN.sub(_strip_marks, text)
+    return strip_accents(text.lower())
 
 
 def words(text: str) -> list[str]:

@@ -40,15 +40,19 @@ def supports(module: ModuleType) -> bool:
     return hasattr(module, "parse_lines")
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its affinity on Linux, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def default_workers(size_bytes: int) -> int:
     """Worker processes worth starting for a file of this size: one per core, none for small files."""
     if size_bytes < MIN_PARALLEL_BYTES:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_WORKERS))
+    return max(1, min(available_cores(), MAX_WORKERS))
 
 
 def _alive(pid: int) -> bool:
@@ -65,7 +69,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _exit_with(parent: int) -> None:
+def exit_with_parent(parent: int) -> None:
     """In a worker: leave as soon as the process that started the pool is gone (even by SIGKILL),
     rather than wait forever on a task queue whose other end no one will write to again. The pool's
     helper processes also hold the caller's stdout and stderr, which must not outlive it."""
@@ -124,7 +128,7 @@ def parse_in_workers(stream: BinaryIO, name: str, fmt: str, workers: int) -> Ite
     """The items `FORMATS[fmt].parse(stream, name)` would yield, parsed by `workers` processes."""
     # forkserver, not fork: the caller may run threads (a progress bar), and forking those is unsafe.
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with,
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent,
                              initargs=(os.getpid(),)) as pool:
         pending: deque[Future[list[tuple | Rejected]] | list[Rejected]] = deque()
         for piece in _blocks(stream, name):

@@ -7,6 +7,7 @@ for JSON gets the new state instead.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import threading
@@ -58,8 +59,13 @@ class VectorSnapshot:
         return self.vectors
 
     def paper_vectors(self, ids: list[str]) -> np.ndarray:
-        row = {pid: i for i, pid in enumerate(self.ids)}
-        return self.vectors[[row[i] for i in ids]]
+        if ids == self.ids:  # what a recommender asks for: every paper, in order
+            return self.vectors
+        return self.vectors[[self.row_of[i] for i in ids]]
+
+    @functools.cached_property
+    def row_of(self) -> dict[str, int]:
+        return {pid: i for i, pid in enumerate(self.ids)}
 
 
 class Snapshots:
