@@ -453,3 +453,43 @@ def test_scores_of_given_papers_equal_their_search_scores() -> None:
         for pid in wanted:
             assert scores[pid] == pytest.approx(everything.get(pid, 0.0), rel=1e-5, abs=1e-6), (q, pid)
     assert index.scores(parse_query("p00007"), ["p00007"]) == {"p00007": 0.0}
+
+
+@pytest.mark.parametrize("champions", [3, 40, 10_000])
+def test_maxscore_equals_scoring_every_paper(monkeypatch: pytest.MonkeyPatch, champions: int) -> None:
+    """The pruned ranking (champion threshold, then MaxScore) against the score of every paper, on a
+    Zipf-like vocabulary where common words have long lists; with removed papers, a delta and exclusions.
+    Few champions per word make the first threshold weak, many make it the whole list."""
+    import numpy as np
+
+    monkeypatch.setattr(lexical_module, "CHAMPIONS", champions)
+    rng = np.random.default_rng(champions)
+    vocab = [f"w{i}" for i in range(400)]
+    probs = 1.0 / np.arange(1, len(vocab) + 1)
+    probs /= probs.sum()
+
+    def words(k: int) -> str:
+        return " ".join(rng.choice(vocab, k, p=probs))
+
+    papers = [paper(f"p{i:05d}", words(int(rng.integers(3, 9))), words(int(rng.integers(20, 80))))
+              for i in range(1500)]
+    index = LexicalIndex()
+    index.add(papers[:1300])
+    index.compact()
+    index.add(papers[1300:])  # delta rows
+    index.remove([f"p{i:05d}" for i in range(0, 1500, 37)])
+    every_id = [p.id for p in papers]
+    for q in range(60):
+        text = " ".join(rng.choice(vocab[:120], int(rng.integers(1, 7)), replace=False))
+        if q % 5 == 0:
+            text += f" -{vocab[int(rng.integers(0, 20))]}"
+        query = parse_query(text)
+        limit = int(rng.choice([1, 5, 10, 40]))
+        got = index.search(query, limit)
+        truth = index.scores(query, every_id)
+        excluded = {p.id for p in papers for word in query.excluded if word in (p.title + " " + p.abstract).split()}
+        ranked = sorted((s for pid, s in truth.items() if s > 0 and pid not in excluded and index.contains(pid)),
+                        reverse=True)
+        assert [s for _, s in got] == pytest.approx(ranked[:limit], rel=1e-5), text
+        for pid, s in got:
+            assert truth[pid] == pytest.approx(s, rel=1e-5) and pid not in excluded and index.contains(pid)

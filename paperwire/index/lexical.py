@@ -38,6 +38,9 @@ _LANE_BITS = 10
 COMPACT_FRACTION = 0.25
 COMPACT_MIN = 2000
 _CHUNK_ROWS = 50_000
+# Per term, the rows where it weighs most are kept apart (its champions): scoring them first gives
+# MaxScore a threshold before any long posting list is read.
+CHAMPIONS = 256
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ class _Segment:
         self.cat_indptr = np.zeros(1, np.int64)
         self.cat_rows = np.zeros(0, np.int32)
         self.max_weights = np.zeros(0, np.float32)  # per term: its largest weight, an upper bound for pruning
+        # CSR by term: the CHAMPIONS heaviest rows (ascending) of terms with more rows than that
+        self.champ_indptr = np.zeros(1, np.int64)
+        self.champ_rows = np.zeros(0, np.int32)
 
     @property
     def rows(self) -> int:
@@ -83,6 +89,27 @@ class _Segment:
 
     def row_terms(self, row: int) -> np.ndarray:
         return np.unique(self.tokens[self.offsets[NFIELDS * row]:self.offsets[NFIELDS * row + NFIELDS]])
+
+    def champions(self, term: int) -> np.ndarray:
+        """The rows where the term weighs most (all its rows when it has few), ascending."""
+        if term >= self.n_terms:
+            return _EMPTY_I
+        start, end = self.champ_indptr[term], self.champ_indptr[term + 1]
+        if start == end:
+            return self.indices[self.indptr[term]:self.indptr[term + 1]]
+        return self.champ_rows[start:end]
+
+    def build_champions(self) -> None:
+        counts = np.diff(self.indptr)
+        long = np.flatnonzero(counts > CHAMPIONS)
+        self.champ_indptr = np.zeros(self.n_terms + 1, np.int64)
+        self.champ_indptr[long + 1] = CHAMPIONS
+        np.cumsum(self.champ_indptr, out=self.champ_indptr)
+        self.champ_rows = np.empty(len(long) * CHAMPIONS, np.int32)
+        for i, term in enumerate(long.tolist()):
+            start, end = self.indptr[term], self.indptr[term + 1]
+            heaviest = np.argpartition(-np.asarray(self.weights[start:end]), CHAMPIONS - 1)[:CHAMPIONS]
+            self.champ_rows[i * CHAMPIONS:(i + 1) * CHAMPIONS] = np.sort(self.indices[start:end][heaviest])
 
     def max_weight(self, term: int) -> float:
         return float(self.max_weights[term]) if term < len(self.max_weights) else 0.0
@@ -99,6 +126,7 @@ class _Segment:
         nonempty = np.diff(self.indptr) > 0
         if nonempty.any():
             self.max_weights[nonempty] = np.maximum.reduceat(self.weights, self.indptr[:-1][nonempty])
+        self.build_champions()
         cat_row = np.repeat(np.arange(self.rows, dtype=np.int32), np.diff(self.cat_offsets))
         order = np.argsort(self.cats, kind="stable")
         self.cat_rows = cat_row[order].astype(np.int32)
@@ -574,63 +602,116 @@ class LexicalIndex:
         return self._top(rows, scores[rows], limit)
 
     def _ranked(self, scoring: dict[int, float], excluded: np.ndarray | None, limit: int) -> list[tuple[str, float]]:
-        """Exact top-k of a ranked-only query, MaxScore style: terms in order of their largest possible
-        contribution; once the k-th best score exceeds what the remaining terms could add together, papers
-        not yet seen cannot reach the top-k, so the remaining (common) terms only update known candidates."""
+        """Exact top-k of a ranked-only query, MaxScore style. Terms go in order of their largest
+        possible contribution (rare terms first); the terms' champions, scored in full, give a first
+        threshold theta (a k-th best score). While the terms not yet read could together lift an unseen
+        paper above theta, each term's postings are added in full and its new papers become candidates;
+        after that, the remaining (common) terms only complete the candidates that can still reach
+        theta, and theta is raised after every term. Work is proportional to the postings read, never
+        to the corpus size, apart from one zeroed score array."""
         n = len(self._ids)
         segments = self._segments()
-        ok = self._live if excluded is None else self._live & ~excluded
+        # papers that may be returned; None: all rows (nothing removed or excluded)
+        ok = None if excluded is None and self._n_live == n else self._live if excluded is None \
+            else self._live & ~excluded
         terms = []
         for tid, count in scoring.items():
-            idf = self._idf(tid) * count
-            bound = idf * max(seg.max_weight(tid) for _, seg in segments)
+            idf = np.float32(self._idf(tid) * count)
+            bound = float(idf) * max(seg.max_weight(tid) for _, seg in segments)
             if bound > 0:
-                terms.append((bound, tid, idf))
-        terms.sort(reverse=True)
-        remaining = sum(bound for bound, _, _ in terms)
+                terms.append((bound, idf, tid, *self._postings(tid, segments)))
+        terms.sort(key=lambda term: -term[0])
+        remaining = sum(term[0] for term in terms)
+        theta = self._champion_theta(terms, segments, ok, limit)
         scores = np.zeros(n, np.float32)
-        cand = np.zeros(0, np.int64)
-        theta = -1.0
+        fresh_parts: list[np.ndarray] = []
         done = 0
-        for bound, tid, idf in terms:
+        for bound, idf, _, rows, weights in terms:
             if theta > remaining * (1 + 1e-5) + 1e-6:
                 break
-            parts = []
-            for start, seg in segments:
-                rows, w, _ = seg.postings(tid)
-                if len(rows):
-                    rows = rows.astype(np.int64) + start
-                    scores[rows] += w * np.float32(idf)
-                    parts.append(rows)
-            new = np.concatenate(parts) if parts else cand[:0]
-            # Big posting lists: one pass over the score array beats merging sorted sets.
-            cand = np.flatnonzero(scores) if len(cand) + len(new) > n // 32 else np.union1d(cand, new)
+            if done:
+                seen = scores[rows]
+                fresh_parts.append(rows[seen == 0])
+                scores[rows] = seen + weights * idf
+            else:
+                fresh_parts.append(rows)
+                scores[rows] = weights * idf
             remaining -= bound
             done += 1
-            valid = cand[ok[cand]]
-            if len(valid) >= limit:
-                theta = float(np.partition(scores[valid], len(valid) - limit)[len(valid) - limit])
-        cand = cand[ok[cand]]
-        if done < len(terms):
-            cand = cand[scores[cand] + remaining * (1 + 1e-5) + 1e-6 >= theta]
-            for _, tid, idf in terms[done:]:
-                scores[cand] += self._term_weights(tid, cand, segments) * np.float32(idf)
-        return self._top(cand, scores[cand], limit)
+        cand = np.concatenate(fresh_parts) if len(fresh_parts) > 1 else fresh_parts[0] if fresh_parts else _EMPTY_I
+        if ok is not None:
+            cand = cand[ok[cand]]
+        partial = scores[cand]
+        theta = self._kth_best(partial, limit, theta)
+        for bound, idf, _, rows, weights in terms[done:]:
+            keep = partial + remaining * (1 + 1e-5) + 1e-6 >= theta
+            if not keep.all():
+                cand, partial = cand[keep], partial[keep]
+            if 4 * len(cand) < len(rows):
+                pos = np.minimum(np.searchsorted(rows, cand), len(rows) - 1)
+                hit = rows[pos] == cand
+                found = weights[pos[hit]] * idf
+                partial[hit] += found
+                scores[cand[hit]] += found
+            else:
+                scores[rows] += weights * idf
+                partial = scores[cand]
+            remaining -= bound
+            theta = self._kth_best(partial, limit, theta)
+        return self._top(cand, partial, limit)
+
+    def _champion_theta(self, terms: list, segments: list[tuple[int, _Segment]], ok: np.ndarray | None,
+                        k: int) -> float:
+        """A lower bound for the k-th best score before any posting list is read in full: the papers
+        with the highest weights for each term (its champions), scored completely by binary search.
+        Any paper's full score bounds the k-th best from below; a high bound early keeps MaxScore from
+        reading the common terms' long lists."""
+        parts = [seg.champions(tid) + start if start else seg.champions(tid)
+                 for start, seg in segments for _, _, tid, _, _ in terms]
+        pool = np.unique(np.concatenate(parts)) if parts else _EMPTY_I
+        if ok is not None:
+            pool = pool[ok[pool]]
+        if len(pool) < k:
+            return -1.0
+        full = np.zeros(len(pool), np.float32)
+        for _, idf, _, rows, weights in terms:
+            pos = np.minimum(np.searchsorted(rows, pool), len(rows) - 1)
+            hit = rows[pos] == pool
+            full[hit] += weights[pos[hit]] * idf
+        return self._kth_best(full, k, -1.0)
+
+    @staticmethod
+    def _kth_best(values: np.ndarray, k: int, floor: float) -> float:
+        """The k-th largest value, or `floor` if that is higher or there are fewer than k."""
+        if len(values) < k:
+            return floor
+        return max(floor, float(np.partition(values, len(values) - k)[len(values) - k]))
+
+    @staticmethod
+    def _postings(term: int, segments: list[tuple[int, _Segment]]) -> tuple[np.ndarray, np.ndarray]:
+        """A term's rows, ascending across segments, and their weights (before IDF)."""
+        rows_parts, weight_parts = [], []
+        for start, seg in segments:
+            rows, weights, _ = seg.postings(term)
+            if len(rows):
+                rows_parts.append(rows + start if start else rows)
+                weight_parts.append(weights)
+        if len(rows_parts) == 1:
+            return rows_parts[0], weight_parts[0]
+        if not rows_parts:
+            return _EMPTY_I, _EMPTY_F
+        return np.concatenate(rows_parts), np.concatenate(weight_parts)
 
     @staticmethod
     def _term_weights(term: int, rows: np.ndarray, segments: list[tuple[int, _Segment]]) -> np.ndarray:
         """The term's BM25F weight (before IDF) in each of `rows` (row numbers; -1 or a row without the
         term gets 0): a binary search per row in the term's postings, not a pass over them."""
         out = np.zeros(len(rows), np.float32)
-        for start, seg in segments:
-            postings, weights, _ = seg.postings(term)
-            inside = np.flatnonzero((rows >= start) & (rows < start + seg.rows))
-            if not len(postings) or not len(inside):
-                continue
-            wanted = (rows[inside] - start).astype(postings.dtype)
-            pos = np.minimum(np.searchsorted(postings, wanted), len(postings) - 1)
-            hit = postings[pos] == wanted
-            out[inside[hit]] = weights[pos[hit]]
+        postings, weights = LexicalIndex._postings(term, segments)
+        if len(postings) and len(rows):
+            pos = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
+            hit = postings[pos] == rows
+            out[hit] = weights[pos[hit]]
         return out
 
     def _top(self, rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
@@ -658,6 +739,7 @@ class LexicalIndex:
                 "base_cat_offsets": base.cat_offsets, "base_indptr": base.indptr, "base_indices": base.indices,
                 "base_weights": base.weights, "base_masks": base.masks, "base_cat_indptr": base.cat_indptr,
                 "base_cat_rows": base.cat_rows, "base_max_weights": base.max_weights,
+                "base_champ_indptr": base.champ_indptr, "base_champ_rows": base.champ_rows,
                 "delta_tokens": delta.tokens, "delta_offsets": delta.offsets, "delta_cats": delta.cats,
                 "delta_cat_offsets": delta.cat_offsets,
             }
@@ -702,8 +784,9 @@ class LexicalIndex:
         files = header["files"]
 
         def array(name: str, writable: bool = False) -> np.ndarray:
-            return np.load(directory / files[name], mmap_mode=None if writable or not mmap else "r",
-                           allow_pickle=False)
+            # np.asarray: a plain view of the map; slicing a np.memmap costs a Python-level call each time
+            return np.asarray(np.load(directory / files[name], mmap_mode=None if writable or not mmap else "r",
+                                      allow_pickle=False))
 
         def lines(name: str) -> list[str]:
             text = (directory / files[name]).read_text(encoding="utf-8")
@@ -726,6 +809,10 @@ class LexicalIndex:
         base.weights, base.masks = array("base_weights"), array("base_masks")
         base.cat_indptr, base.cat_rows = array("base_cat_indptr"), array("base_cat_rows")
         base.max_weights = array("base_max_weights")
+        if "base_champ_rows" in files:
+            base.champ_indptr, base.champ_rows = array("base_champ_indptr"), array("base_champ_rows")
+        else:  # saved before champions existed
+            base.build_champions()
         index._base = base
         tokens, offsets = array("delta_tokens", True), array("delta_offsets", True)
         cats, cat_offsets = array("delta_cats", True), array("delta_cat_offsets", True)
