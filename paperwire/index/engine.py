@@ -17,6 +17,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +34,12 @@ from paperwire.index.embed import (
     text_for_embedding,
 )
 from paperwire.index.embed_worker import EmbeddingWorker, worth_it
-from paperwire.index.fusion import dense_weight, fuse
+from paperwire.index.fusion import dense_weight, fuse, lexical_depth
 from paperwire.index.lexical import LexicalIndex
 from paperwire.index.query import ParsedQuery, QueryError, parse_query
 from paperwire.index.snippets import snippets
 from paperwire.model import Paper, canonical_id
+from paperwire.sources.parallel import available_cores
 from paperwire.store import PaperNotFound, Store
 
 MANIFEST_FORMAT = 1
@@ -51,6 +53,8 @@ UPDATE_BATCH = 5000
 # Title overlap adds at most this to a neighbour's cosine: it orders neighbours that are this close,
 # no further (at 100k papers, adjacent neighbours are about 0.001 apart).
 SIMILAR_TIE_BREAK = 0.002
+# Threads that run a hybrid query's dense side (one per core: more would only queue on the GIL).
+_SIDE_THREADS = ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="paperwire-dense")
 
 
 @dataclass
@@ -135,6 +139,7 @@ class SearchIndex:
         self.dense = DenseIndex(self.embedder.dim, self.embedder.name)
         self.rev = 0
         self.generation = 0
+        self.parallel = available_cores() > 1  # hybrid queries run their two retrievers side by side
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------ persistence
@@ -285,10 +290,22 @@ class SearchIndex:
         filters = {"categories": categories, "date_from": date_from, "date_to": date_to}
         lexical: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
-        if mode in ("hybrid", "lexical") or parsed.arxiv_id:
-            lexical = self.lexical.search(parsed, depth, **filters)
+        if mode == "hybrid":
+            lexical_wanted = lexical_depth(limit + offset, dense_weight(self.embedder_kind), ceiling=depth)
+        else:
+            lexical_wanted = limit + offset
+        dense_side = None
         if mode in ("hybrid", "semantic") and parsed.text.strip():
-            dense = self._dense_search(parsed, depth, filters)
+            if mode == "hybrid" and self.parallel:
+                # the two retrievers spend their time in numpy and faiss, which release the GIL: the dense
+                # search runs on a second core while this thread ranks lexically
+                dense_side = _SIDE_THREADS.submit(self._dense_search, parsed, depth, filters)
+            else:
+                dense = self._dense_search(parsed, depth, filters)
+        if mode in ("hybrid", "lexical") or parsed.arxiv_id:
+            lexical = self.lexical.search(parsed, lexical_wanted, **filters)
+        if dense_side is not None:
+            dense = dense_side.result()
         if mode == "lexical":
             ranked = lexical
         elif mode == "semantic":

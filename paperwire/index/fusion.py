@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 # Reciprocal-rank fusion: each list contributes weight / (k + rank), and a paper BM25 is sure of stays
 # first. Chosen on the tune split of bench/known_items.json only (grid: bench/tune_fusion.py; BENCHMARKS.md).
 RRF_K = 60
@@ -17,6 +19,18 @@ CONFIDENT_RATIO: float | None = 1.2
 def dense_weight(embedder_kind: str) -> float:
     """The fusion weight of dense results from an index built by `embedder_kind`."""
     return DENSE_WEIGHTS.get(embedder_kind, DENSE_WEIGHT)
+
+
+def lexical_depth(wanted: int, dense_weight: float, *, ceiling: int, k: int = RRF_K) -> int:
+    """How many lexical results fusion needs for its best `wanted` to be exactly what a list of `ceiling`
+    gives. The `wanted`-th fused score is at least 1/(k + wanted) (the lexical top `wanted` alone score
+    that), and a paper below lexical rank d scores at most 1/(k + d + 1) + dense_weight/(k + 1); once
+    that is lower, no paper below rank d can reach the top, and the papers that do keep their ranks.
+    With the static embedder's weight this is 39 for a top 10 instead of 100."""
+    room = 1.0 / (k + wanted) - dense_weight / (k + 1)
+    if room <= 0:
+        return ceiling
+    return max(min(ceiling, math.floor(1.0 / room - k) + 1), wanted, 2)  # +1: a margin for rounding
 
 
 def fuse(lexical: list[tuple[str, float]], dense: list[tuple[str, float]], *,
