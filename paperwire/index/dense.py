@@ -286,7 +286,7 @@ class DenseIndex:
         """float32 rows, f16 ones through faiss's vectorised conversion (numpy's costs ~1 us a row)."""
         if self.storage != "f16":
             return self._decode(rows)
-        half = np.ascontiguousarray(self._mat[rows]).view(np.uint8)
+        half = np.take(self._mat, rows, axis=0).view(np.uint8)  # take: about 3x faster than mat[rows] here
         return _half_decoder(self.dim).decode(half).reshape(len(rows), self.dim)
 
     def _build_ann(self) -> None:
