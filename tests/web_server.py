@@ -24,6 +24,13 @@ TEST_LIMITS = {"PAPERWIRE_RATE_LIMIT_LOGIN": "200/300", "PAPERWIRE_RATE_LIMIT_SI
 @contextmanager
 def serve(home: Path, config: dict[str, Any] | None = None) -> Iterator[str]:
     """Serve `home` on 127.0.0.1 (a free port) and yield the base URL; the index is loaded first."""
+    with serve_app(home, config) as (url, _app):
+        yield url
+
+
+@contextmanager
+def serve_app(home: Path, config: dict[str, Any] | None = None) -> Iterator[tuple[str, Any]]:
+    """serve(), yielding the application too (for tests that look at the site's state)."""
     app = create_app(home, {**TEST_LIMITS, **(config or {})})
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="paperwire-test-server", daemon=True)
@@ -36,7 +43,7 @@ def serve(home: Path, config: dict[str, Any] | None = None) -> Iterator[str]:
     port = server.servers[0].sockets[0].getsockname()[1]
     app.state.site.index(wait=300)  # searches in the tests must not race the index load
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(timeout=30)

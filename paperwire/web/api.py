@@ -18,6 +18,7 @@ from paperwire.web.site import MAX_PAGE_SIZE, MAX_QUERY_CHARS, SearchUnavailable
 from paperwire.web.views import iso_datetime
 
 DAILY_DEFAULT_LIMIT = 50
+JSON = "application/json"
 MAX_PAGE_NUMBER = 1000
 
 
@@ -149,7 +150,7 @@ def encode_json(data: Any) -> bytes:
 def json_response(data: Any) -> Response:
     """The answer as built (already in the documented shape): response_model stays for the OpenAPI
     description, and validating it again on every request would only cost time."""
-    return Response(encode_json(data), media_type="application/json")
+    return Response(encode_json(data), media_type=JSON)
 
 
 def build_router(site: Site) -> APIRouter:
@@ -161,24 +162,35 @@ def build_router(site: Site) -> APIRouter:
 
     @router.get("/papers/search", response_model=list[DailyPaper], summary="Search papers (hybrid by default)")
     def search(
+        request: Request,
         q: Annotated[str, Query(max_length=MAX_QUERY_CHARS, description="Search query")] = "",
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
         mode: Annotated[Literal["hybrid", "lexical", "semantic"], Query()] = "hybrid",
     ) -> Any:
-        if not q.strip():
-            papers = site.listings().newest(limit=limit)
-        else:
-            try:
-                papers = [h.paper for h in site.search(q, limit=limit, mode=mode, snippets=False)]
-            except SearchUnavailable as exc:
-                raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
-            except ValueError as exc:
-                raise HTTPException(422, str(exc)) from None
-        votes = votes_of(papers)
-        return json_response([daily_json(p, votes[p.id]) for p in papers])
+        def answer() -> bytes:
+            if not q.strip():
+                papers = site.listings().newest(limit=limit)
+            else:
+                try:
+                    papers = [h.paper for h in site.search(q, limit=limit, mode=mode, snippets=False)]
+                except SearchUnavailable as exc:
+                    raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
+                except ValueError as exc:
+                    raise HTTPException(422, str(exc)) from None
+            votes = votes_of(papers)
+            return encode_json([daily_json(p, votes[p.id]) for p in papers])
+
+        # One encoding per database generation and index revision: searches repeat.
+        by_index = bool(q.strip())
+        index_rev = site.index_rev() if by_index else None
+        key = ("api_search", q, limit, mode, index_rev)
+        body = site.cached(key, answer)
+        site.remember_answer(request, key, by_index=by_index, index_rev=index_rev, media_type=JSON)
+        return Response(body, media_type=JSON)
 
     @router.get("/daily_papers", response_model=list[DailyPaper], summary="Papers by listing day, week or month")
     def daily_papers(
+        request: Request,
         date: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")] = None,
         week: Annotated[str | None, Query(max_length=8, description="YYYY-Www")] = None,
         month: Annotated[str | None, Query(max_length=7, description="YYYY-MM")] = None,
@@ -200,8 +212,10 @@ def build_router(site: Site) -> APIRouter:
         if sort == "trending":  # ranked anew each minute
             key += (datetime.now(UTC).replace(second=0, microsecond=0),)
         # One encoding per database generation: the same answer for every caller until something changes.
-        return Response(site.cached(key, lambda: encode_json(daily(period, submitter, sort, p * limit, limit))),
-                        media_type="application/json")
+        body = site.cached(key, lambda: encode_json(daily(period, submitter, sort, p * limit, limit)))
+        if sort != "trending":  # (ranked anew each minute: not answered from the URL alone)
+            site.remember_answer(request, key, media_type=JSON)
+        return Response(body, media_type=JSON)
 
     def daily(period: Period | None, submitter: str | None, sort: str, offset: int, limit: int) -> list[dict[str, Any]]:
         listings = site.listings()

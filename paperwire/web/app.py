@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperwire.web import api, feeds, library_routes, mail_routes, pages
+from paperwire.web.fast_path import CachedAnswers
 from paperwire.web.site import Site, json_error
 
 log = logging.getLogger("paperwire.web")
@@ -116,7 +117,8 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
             return json_error(500, "internal error")
         return _error_page(site, request, 500, "Something went wrong on our side.")
 
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(CachedAnswers, site=site)
+    app.add_middleware(SecurityHeaders)  # added last: outside, so cached answers get the headers too
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:

@@ -123,7 +123,7 @@ def build_router(site: Site) -> APIRouter:
         page: Annotated[int, Query(ge=1, le=10)] = 1,
     ) -> Response:
         return site.shared_page(request, lambda: search_results(request, q, mode, cat, date_from, date_to, page),
-                                vary=(site.index_rev(),))
+                                by_index=True)
 
     def search_results(request: Request, q: str, mode: str, cat: str, date_from: str, date_to: str,
                        page: int) -> Response:
@@ -219,7 +219,7 @@ def build_router(site: Site) -> APIRouter:
 
     @router.get("/papers/{paper_id:path}", summary="A paper page", name="paper_page")
     def paper_page(request: Request, paper_id: str) -> Response:
-        return site.shared_page(request, lambda: paper_page_for(request, paper_id), vary=(site.index_rev(),))
+        return site.shared_page(request, lambda: paper_page_for(request, paper_id), by_index=True)
 
     def paper_page_for(request: Request, paper_id: str) -> Response:
         paper = _paper_or_404(site, paper_id)

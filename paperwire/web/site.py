@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,11 +39,24 @@ MAX_PAGE_SIZE = 100
 CACHE_ENTRIES = 4096
 SEARCH_CACHE_ENTRIES = 4096  # ids, scores and snippets only: a few kB each
 T = TypeVar("T")
+NOTICE_COOKIE = "pw_notice"
 _CSRF_SLOT = "csrf-slot-3f9c2a"  # where a shared page's CSRF token goes (a token is 64 hex digits)
 INDEX_REFRESH_SECONDS = 5.0
 INDEX_WAIT_SECONDS = 3.0  # a search during the first build answers soon, with a 503 that says so
 BULK_BACKLOG = 2000  # more new papers than this: left to the ingesting process (see refresh_index)
 BULK_GRACE_SECONDS = 900.0  # an ingest indexes its papers after its last commit: allow for that
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """Where the finished answer to an anonymous GET lives in the cache, and what it was valid for."""
+
+    key: Hashable
+    today: str | None  # None: the same on every day
+    by_index: bool  # depends on the index: valid at `index_rev` only (None: while it loads)
+    index_rev: int | None
+    page: bool  # a shared page ((status, body) with a CSRF slot), else the body itself
+    media_type: str
 
 
 class SearchUnavailable(Exception):
@@ -74,6 +88,7 @@ class Site:
         self._cache: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._generation = 0
+        self._answers: OrderedDict[tuple[str, str], _Answer] = OrderedDict()
         self._search_cache: OrderedDict[Hashable, list[tuple[str, float, str]]] = OrderedDict()
         self._search_cache_size = int(self.config.get("PAPERWIRE_SEARCH_CACHE", SEARCH_CACHE_ENTRIES))
 
@@ -288,11 +303,12 @@ class Site:
                                 path="/")
         return response
 
-    def shared_page(self, request: Request, build: Callable[[], Response], vary: tuple[Any, ...] = ()) -> Response:
+    def shared_page(self, request: Request, build: Callable[[], Response], vary: tuple[Any, ...] = (), *,
+                    by_index: bool = False) -> Response:
         """A page as anonymous visitors see it, built once per URL and day until the database (or
-        `vary`, such as the index revision) changes; each visitor's CSRF token is put in afterwards.
-        Logged-in visitors, and pages carrying a one-time notice, are built for the request."""
-        if request.cookies.get("pw_notice") or self.current_user(request) is not None:
+        `vary`, or with `by_index` the index revision) changes; each visitor's CSRF token is put in
+        afterwards. Logged-in visitors, and pages carrying a one-time notice, are built for the request."""
+        if request.cookies.get(NOTICE_COOKIE) or self.current_user(request) is not None:
             return build()
 
         def render_shared() -> tuple[int, bytes]:
@@ -303,16 +319,50 @@ class Site:
                 request.state.csrf_slot = False
             return response.status_code, bytes(response.body)
 
-        key = ("page", request.url.path, request.url.query, self.today(), *vary)
+        today, index_rev = self.today(), self.index_rev() if by_index else None
+        key = ("page", request.url.path, request.url.query, today, *vary, index_rev)
         status, body = self.cached(key, render_shared, keep=lambda page: page[0] == 200)
         if status != 200:  # redirects and errors are built for the request, with its own token
             return build()
+        if not vary:  # the same key again from the URL alone: the event loop may answer it (fast_path.py)
+            self.remember_answer(request, key, today=today, by_index=by_index, index_rev=index_rev, page=True)
+        return self.shared_answer(request, body)
+
+    def shared_answer(self, request: Request, body: bytes) -> Response:
+        """A shared page's body with this visitor's CSRF token in its slot."""
         token = self.signer.csrf_token(self.csrf_nonce(request)).encode()
-        return self.finish(request, HTMLResponse(body.replace(_CSRF_SLOT.encode(), token), status_code=status))
+        return self.finish(request, HTMLResponse(body.replace(_CSRF_SLOT.encode(), token)))
+
+    def remember_answer(self, request: Request, key: Hashable, *, today: str | None = None, by_index: bool = False,
+                        index_rev: int | None = None, page: bool = False, media_type: str = "text/html") -> None:
+        """Note that an anonymous GET of this URL is answered by the cache entry `key` (while that entry is
+        of the current database generation) as long as the day, when given, and with `by_index` the index
+        revision stay as they were when the answer was made (both are part of `key`)."""
+        where = (request.url.path, request.url.query)
+        answer = _Answer(key, today, by_index, index_rev, page, media_type)
+        with self._cache_lock:
+            self._answers[where] = answer
+            self._answers.move_to_end(where)
+            while len(self._answers) > CACHE_ENTRIES:
+                self._answers.popitem(last=False)
+
+    def cached_answer(self, path: str, query: str) -> tuple[bytes, _Answer] | None:
+        """The body remembered for an anonymous GET of this URL, if it is still what the route would answer."""
+        answer = self._answers.get((path, query))
+        if answer is None or (answer.today is not None and answer.today != self.today()) or \
+                (answer.by_index and answer.index_rev != self.index_rev()):
+            return None
+        generation = self.generation()
+        with self._cache_lock:
+            hit = self._cache.get(answer.key)
+            if hit is None or hit[0] != generation:
+                return None
+            self._cache.move_to_end(answer.key)
+        return (hit[1][1] if answer.page else hit[1]), answer
 
     def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         user = self.current_user(request)
-        notice = request.cookies.get("pw_notice")
+        notice = request.cookies.get(NOTICE_COOKIE)
         notice_text = self.signer.unsign_session(notice) if notice else None
         shared = getattr(request.state, "csrf_slot", False)
         csrf_token = _CSRF_SLOT if shared else self.signer.csrf_token(self.csrf_nonce(request))
@@ -321,12 +371,12 @@ class Site:
             notice=notice_text, today=self.today(), path=request.url.path, **context)
         response = HTMLResponse(html, status_code=status_code)
         if notice:
-            response.delete_cookie("pw_notice", path="/")
+            response.delete_cookie(NOTICE_COOKIE, path="/")
         return self.finish(request, response)
 
     def notice(self, response: Response, text: str) -> Response:
         """A one-line message shown on the next page (after a POST redirects)."""
-        response.set_cookie("pw_notice", self.signer.sign_session(text), max_age=60, httponly=True,
+        response.set_cookie(NOTICE_COOKIE, self.signer.sign_session(text), max_age=60, httponly=True,
                             samesite="lax", secure=self.secure_cookies, path="/")
         return response
 

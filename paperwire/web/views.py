@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -73,17 +74,24 @@ def make_cards(papers: list[Paper], local_votes: dict[str, int], voted: set[str]
 
 def highlight(text: str, query: str) -> Markup:
     """Escaped text with the query's words wrapped in <mark> (and its math fragments set as math_html does)."""
+    return highlighter(query)(text)
+
+
+def highlighter(query: str) -> Callable[[str], Markup]:
+    """highlight() for one query, its pattern made once for all the snippets of a page."""
     words = sorted({w for w in re.findall(r"[\w-]{3,}", _strip_syntax(query))}, key=len, reverse=True)
     if not words:
-        return math_html(text)
+        return math_html
     pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words[:20]) + r")", re.IGNORECASE)
-    out, last = [], 0
-    for match in pattern.finditer(text):
-        out.append(math_html(text[last:match.start()]))
-        out.append(Markup("<mark>") + escape(match.group(0)) + Markup("</mark>"))
-        last = match.end()
-    out.append(math_html(text[last:]))
-    return Markup("").join(out)
+
+    def mark(text: str) -> Markup:
+        # split() with the group kept: text between matches at even places, the matches at odd ones
+        pieces = pattern.split(text)
+        pieces[::2] = map(math_html, pieces[::2])
+        pieces[1::2] = [f"<mark>{escape(word)}</mark>" for word in pieces[1::2]]
+        return Markup("".join(pieces))
+
+    return mark
 
 
 # ------------------------------------------------------------ math fragments in HTML
