@@ -22,7 +22,7 @@ from paperwire.store.library import Library
 from paperwire.web.periods import BadPeriod, Period, day_period, month_key, month_period, week_key, week_period
 from paperwire.web.security import SESSION_COOKIE, SESSION_MAX_AGE, hash_password, needs_rehash, verify_password
 from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site
-from paperwire.web.views import Card, highlight, make_cards, paper_markdown
+from paperwire.web.views import Card, highlighter, make_cards, paper_markdown
 
 PAGE_SIZE = 30
 MAX_PAGE = 200
@@ -137,8 +137,9 @@ def build_router(site: Site) -> APIRouter:
                 context["more"] = len(hits) > PAGE_SIZE
                 hits = hits[:PAGE_SIZE]
                 cards = cards_for(request, [h.paper for h in hits])
+                mark = highlighter(q)
                 for card, hit in zip(cards, hits, strict=True):
-                    card.snippet = highlight(hit.snippet, q)
+                    card.snippet = mark(hit.snippet)
                 context["cards"] = cards
             except ValueError as exc:  # QueryError and bad dates: say what is wrong with the query
                 context["error"] = str(exc)
