@@ -300,11 +300,12 @@ def markdown(report: dict[str, Any], command: str) -> str:
              "(1/5/15 min).", "",
              "Server CPU is the user+system time of the server processes over the phase, per request; it "
              "moves less than wall time when other jobs share the cores.",
-             "What the mix exercises: every request is anonymous, so HTML pages come from the server's shared "
-             "page cache once built (per URL, until the database or index changes; logged-in pages are "
-             f"rendered per request); queries are 1-3 words of a {len(SEARCH_WORDS)}-word list (about "
-             f"{_distinct_queries():,} distinct), so repeated queries hit the search cache; paper pages draw "
-             "from 2,000 random papers.", "",
+             "What the mix exercises: every request is anonymous, so a page or JSON answer asked for before is "
+             "sent from the server's cache of finished answers by the event loop, without a worker thread (per "
+             "URL, until the database or, for searches and paper pages, the index changes; logged-in pages are "
+             "rendered per request; each server process has its own cache); queries are 1-3 words of a "
+             f"{len(SEARCH_WORDS)}-word list (about {_distinct_queries():,} distinct), so most two- and "
+             "three-word queries are computed; paper pages draw from 2,000 random papers.", "",
              "| phase | requests | req/s | vs /healthz | p50 ms | p90 ms | p99 ms | errors | server CPU ms/req "
              "| client CPU ms/req |", "|---|---|---|---|---|---|---|---|---|---|"]
     floor = report.get("baseline_healthz", {}).get("rps")
