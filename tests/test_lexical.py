@@ -264,6 +264,28 @@ def test_save_load_round_trip(tmp_path: Path, small: LexicalIndex) -> None:
     assert sorted(again.ids()) == ["2401.00001", "2401.00002", "2401.00005", "pw-0123456789ab"]
 
 
+def test_an_index_saved_without_champions_gets_them_on_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexes saved before champion lists existed load with the same champions and rankings."""
+    import json
+
+    monkeypatch.setattr(lexical_module, "CHAMPIONS", 5)
+    index = LexicalIndex()
+    index.add(_corpus(300))
+    index.compact()
+    index.save(tmp_path / "lex")
+    header_path = tmp_path / "lex" / "header.json"
+    header = json.loads(header_path.read_text())
+    for name in ("base_champ_indptr", "base_champ_rows"):
+        (tmp_path / "lex" / header["files"].pop(name)).unlink()
+    header_path.write_text(json.dumps(header))
+    loaded = LexicalIndex.load(tmp_path / "lex")
+    base, old = loaded._base, index._base
+    assert len(base.champ_rows) and (base.champ_rows == old.champ_rows).all()
+    assert (base.champ_indptr == old.champ_indptr).all()
+    for q in ["attention model token3", "bayesian scaling transformer policy token5", "robot reward kernel data"]:
+        assert loaded.search(parse_query(q), 7) == index.search(parse_query(q), 7), q
+
+
 def test_load_rejects_missing_or_foreign_index(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no lexical index"):
         LexicalIndex.load(tmp_path)
