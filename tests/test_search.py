@@ -57,6 +57,29 @@ def test_paging_is_consistent(index) -> None:
     assert not {h.id for h in first} & {h.id for h in second}
 
 
+def test_hybrid_ranks_the_same_with_its_retrievers_side_by_side_or_in_turn(index, monkeypatch) -> None:
+    import os
+    import signal
+
+    queries = ["grokking weight decay", "sparse attention for long documents", "diffusion model protein",
+               "ti:grok", "neural network -transformer", "2502.00001"]
+    together = {q: [(h.id, h.score) for h in index.search(q, limit=20)] for q in queries}
+    monkeypatch.setattr(index, "parallel", False)
+    for q in queries:
+        assert [(h.id, h.score) for h in index.search(q, limit=20)] == together[q], q
+    monkeypatch.setattr(index, "parallel", True)
+    read, write = os.pipe()
+    child = os.fork()  # the side threads of the parent do not exist in a child: it makes its own
+    if child == 0:
+        signal.alarm(60)  # a hang here would end the child, and the parent reads nothing
+        ok = [(h.id, h.score) for h in index.search(queries[0], limit=20)] == together[queries[0]]
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(child, 0)
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "x" * 10_000, "foo:bar baz"])
 def test_bad_queries_raise_query_error(index, bad: str) -> None:
     with pytest.raises(QueryError):

@@ -53,8 +53,26 @@ UPDATE_BATCH = 5000
 # Title overlap adds at most this to a neighbour's cosine: it orders neighbours that are this close,
 # no further (at 100k papers, adjacent neighbours are about 0.001 apart).
 SIMILAR_TIE_BREAK = 0.002
-# Threads that run a hybrid query's dense side (one per core: more would only queue on the GIL).
-_SIDE_THREADS = ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="paperwire-dense")
+_side_threads: ThreadPoolExecutor | None = None
+_side_lock = threading.Lock()
+
+
+def _side_pool() -> ThreadPoolExecutor:
+    """Threads that run hybrid queries' dense side, one per core (more would only queue on the GIL)."""
+    global _side_threads
+    with _side_lock:
+        if _side_threads is None:
+            _side_threads = ThreadPoolExecutor(available_cores(), thread_name_prefix="paperwire-dense")
+        return _side_threads
+
+
+def _forget_side_pool() -> None:
+    """In a forked child: the parent's pool has no threads behind it there, and its lock may be held."""
+    global _side_threads, _side_lock
+    _side_threads, _side_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_side_pool)
 
 
 @dataclass
@@ -299,7 +317,7 @@ class SearchIndex:
             if mode == "hybrid" and self.parallel:
                 # the two retrievers spend their time in numpy and faiss, which release the GIL: the dense
                 # search runs on a second core while this thread ranks lexically
-                dense_side = _SIDE_THREADS.submit(self._dense_search, parsed, depth, filters)
+                dense_side = _side_pool().submit(self._dense_search, parsed, depth, filters)
             else:
                 dense = self._dense_search(parsed, depth, filters)
         if mode in ("hybrid", "lexical") or parsed.arxiv_id:
