@@ -63,16 +63,23 @@ def test_hybrid_ranks_the_same_with_its_retrievers_side_by_side_or_in_turn(index
 
     queries = ["grokking weight decay", "sparse attention for long documents", "diffusion model protein",
                "ti:grok", "neural network -transformer", "2502.00001"]
-    together = {q: [(h.id, h.score) for h in index.search(q, limit=20)] for q in queries}
+    def run(q: str, **options) -> list[tuple[str, float, str]]:
+        return [(h.id, h.score, h.snippet) for h in index.search(q, limit=20, **options)]
+
+    together = {q: run(q) for q in queries}
+    bare = {q: run(q, snippets=False) for q in queries}
+    paged = {q: run(q, offset=5) for q in queries}
     monkeypatch.setattr(index, "parallel", False)
     for q in queries:
-        assert [(h.id, h.score) for h in index.search(q, limit=20)] == together[q], q
+        assert run(q) == together[q], q
+        assert run(q, snippets=False) == bare[q], q
+        assert run(q, offset=5) == paged[q], q
     monkeypatch.setattr(index, "parallel", True)
     read, write = os.pipe()
     child = os.fork()  # the side threads of the parent do not exist in a child: it makes its own
     if child == 0:
         signal.alarm(60)  # a hang here would end the child, and the parent reads nothing
-        ok = [(h.id, h.score) for h in index.search(queries[0], limit=20)] == together[queries[0]]
+        ok = run(queries[0]) == together[queries[0]]
         os.write(write, b"1" if ok else b"0")
         os._exit(0)
     os.close(write)

@@ -58,7 +58,7 @@ _side_lock = threading.Lock()
 
 
 def _side_pool() -> ThreadPoolExecutor:
-    """Threads that run hybrid queries' dense side, one per core (more would only queue on the GIL)."""
+    """Threads that run hybrid queries' lexical side, one per core (more would only queue on the GIL)."""
     global _side_threads
     with _side_lock:
         if _side_threads is None:
@@ -312,18 +312,22 @@ class SearchIndex:
             lexical_wanted = lexical_depth(limit + offset, dense_weight(self.embedder_kind), ceiling=depth)
         else:
             lexical_wanted = limit + offset
-        dense_side = None
-        if mode in ("hybrid", "semantic") and parsed.text.strip():
-            if mode == "hybrid" and self.parallel:
-                # the two retrievers spend their time in numpy and faiss, which release the GIL: the dense
-                # search runs on a second core while this thread ranks lexically
-                dense_side = _side_pool().submit(self._dense_search, parsed, depth, filters)
-            else:
+        shown = parsed if snippets else None
+        prepared: dict[str, tuple[Paper, str]] = {}
+        if mode == "hybrid" and self.parallel and parsed.text.strip():
+            # Side by side: BM25 on a second thread, which then also fetches and snippets its own top
+            # papers (most of them end up shown), while this thread runs the longer dense search. numpy,
+            # faiss and SQLite release the GIL for their heavy parts; the lexical side finishes first, so
+            # this thread never waits to be woken.
+            lexical_side = _side_pool().submit(self._lexical_with_hits, parsed, lexical_wanted, filters,
+                                               limit if offset == 0 else 0, shown)
+            dense = self._dense_search(parsed, depth, filters)
+            lexical, prepared = lexical_side.result()
+        else:
+            if mode in ("hybrid", "semantic") and parsed.text.strip():
                 dense = self._dense_search(parsed, depth, filters)
-        if mode in ("hybrid", "lexical") or parsed.arxiv_id:
-            lexical = self.lexical.search(parsed, lexical_wanted, **filters)
-        if dense_side is not None:
-            dense = dense_side.result()
+            if mode in ("hybrid", "lexical") or parsed.arxiv_id:
+                lexical = self.lexical.search(parsed, lexical_wanted, **filters)
         if mode == "lexical":
             ranked = lexical
         elif mode == "semantic":
@@ -335,7 +339,13 @@ class SearchIndex:
             if parsed.arxiv_id and lexical and lexical[0][0] == canonical_id(parsed.arxiv_id):
                 ranked = [(lexical[0][0], ranked[0][1] + 1.0 if ranked else 1.0),
                           *[r for r in ranked if r[0] != lexical[0][0]]]
-        return self._hits(ranked[offset:offset + limit], parsed if snippets else None)
+        return self._hits(ranked[offset:offset + limit], shown, prepared)
+
+    def _lexical_with_hits(self, parsed: ParsedQuery, depth: int, filters: dict[str, Any], show: int,
+                           shown: ParsedQuery | None) -> tuple[list[tuple[str, float]], dict[str, tuple[Paper, str]]]:
+        """The lexical ranking, and the papers and snippets of its first `show` hits."""
+        ranked = self.lexical.search(parsed, depth, **filters)
+        return ranked, {hit.id: (hit.paper, hit.snippet) for hit in self._hits(ranked[:show], shown)}
 
     def _dense_search(self, parsed: ParsedQuery, depth: int, filters: dict[str, Any]) -> list[tuple[str, float]]:
         vector = self.embed_query(parsed.text)
@@ -376,13 +386,19 @@ class SearchIndex:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
 
-    def _hits(self, ranked: list[tuple[str, float]], parsed: ParsedQuery | None) -> list[Hit]:
-        papers = self.store.get_papers([pid for pid, _ in ranked])
+    def _hits(self, ranked: list[tuple[str, float]], parsed: ParsedQuery | None,
+              prepared: dict[str, tuple[Paper, str]] | None = None) -> list[Hit]:
+        """Hits for ranked ids; `prepared` holds papers and snippets already made for some of them."""
+        prepared = prepared or {}
+        papers = self.store.get_papers([pid for pid, _ in ranked if pid not in prepared])
+        papers.update((pid, paper) for pid, (paper, _) in prepared.items())
         # papers deleted from the store since they were indexed are left out
         found = [(papers[pid], score) for pid, score in ranked if pid in papers]
-        texts = snippets([paper for paper, _ in found], parsed) if parsed else [p.abstract[:240] for p, _ in found]
-        return [Hit(paper.id, paper.title, float(score), text, paper)
-                for (paper, score), text in zip(found, texts, strict=True)]
+        missing = [paper for paper, _ in found if paper.id not in prepared]
+        made = snippets(missing, parsed) if parsed else [p.abstract[:240] for p in missing]
+        texts = dict(zip((p.id for p in missing), made, strict=True))
+        texts.update((pid, text) for pid, (_, text) in prepared.items())
+        return [Hit(paper.id, paper.title, float(score), texts[paper.id], paper) for paper, score in found]
 
     # ------------------------------------------------------------ vectors for ranking
 
