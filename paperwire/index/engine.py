@@ -62,7 +62,7 @@ def _side_pool() -> ThreadPoolExecutor:
     global _side_threads
     with _side_lock:
         if _side_threads is None:
-            _side_threads = ThreadPoolExecutor(available_cores(), thread_name_prefix="paperwire-dense")
+            _side_threads = ThreadPoolExecutor(available_cores(), thread_name_prefix="paperwire-search")
         return _side_threads
 
 

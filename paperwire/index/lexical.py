@@ -582,12 +582,10 @@ class LexicalIndex:
             return self._ranked(scoring, excluded, limit)
 
         scores = np.zeros(n, np.float32)
+        segments = self._segments()
         for tid, weight in scoring.items():
-            idf = self._idf(tid) * weight
-            for start, seg in self._segments():
-                rows, w, _ = seg.postings(tid)
-                if len(rows):
-                    scores[rows.astype(np.int64) + start if start else rows] += w * np.float32(idf)
+            rows, weights = self._postings(tid, segments)
+            scores[rows] += weights * np.float32(self._idf(tid) * weight)
         if required is not None:
             candidates = required & self._live
         elif scoring:
@@ -648,11 +646,9 @@ class LexicalIndex:
             if not keep.all():
                 cand, partial = cand[keep], partial[keep]
             if 4 * len(cand) < len(rows):
-                pos = np.minimum(np.searchsorted(rows, cand), len(rows) - 1)
-                hit = rows[pos] == cand
-                found = weights[pos[hit]] * idf
-                partial[hit] += found
-                scores[cand[hit]] += found
+                found = _weights_at(rows, weights, cand) * idf
+                partial += found
+                scores[cand] += found
             else:
                 scores[rows] += weights * idf
                 partial = scores[cand]
@@ -675,9 +671,7 @@ class LexicalIndex:
             return -1.0
         full = np.zeros(len(pool), np.float32)
         for _, idf, _, rows, weights in terms:
-            pos = np.minimum(np.searchsorted(rows, pool), len(rows) - 1)
-            hit = rows[pos] == pool
-            full[hit] += weights[pos[hit]] * idf
+            full += _weights_at(rows, weights, pool) * idf
         return self._kth_best(full, k, -1.0)
 
     @staticmethod
@@ -706,13 +700,7 @@ class LexicalIndex:
     def _term_weights(term: int, rows: np.ndarray, segments: list[tuple[int, _Segment]]) -> np.ndarray:
         """The term's BM25F weight (before IDF) in each of `rows` (row numbers; -1 or a row without the
         term gets 0): a binary search per row in the term's postings, not a pass over them."""
-        out = np.zeros(len(rows), np.float32)
-        postings, weights = LexicalIndex._postings(term, segments)
-        if len(postings) and len(rows):
-            pos = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
-            hit = postings[pos] == rows
-            out[hit] = weights[pos[hit]]
-        return out
+        return _weights_at(*LexicalIndex._postings(term, segments), rows)
 
     def _top(self, rows: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[str, float]]:
         if len(rows) > limit:
@@ -825,6 +813,17 @@ class LexicalIndex:
         if len(index._ids) != header["rows"] or base.rows + index.delta_rows != len(index._ids):
             raise ValueError(f"lexical index in {directory} is inconsistent; rebuild it")
         return index
+
+
+def _weights_at(postings: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The weight each of `rows` has in a posting list (ascending rows, their weights); 0 where the list
+    lacks the row (or the row is -1). A binary search per row, not a pass over the list."""
+    out = np.zeros(len(rows), np.float32)
+    if len(postings) and len(rows):
+        pos = np.minimum(np.searchsorted(postings, rows), len(postings) - 1)
+        hit = postings[pos] == rows
+        out[hit] = weights[pos[hit]]
+    return out
 
 
 def _empty_segment() -> _Segment:
