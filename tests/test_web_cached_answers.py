@@ -13,9 +13,25 @@ import httpx
 import pytest
 from web_server import csrf_of, serve_app, signed_up_client
 
+from paperwire.model import make_paper
+from paperwire.store import open_store
+
 DAY = "2025-03-11"
+REVISED_DAY = "2025-02-04"  # a day of its own: the paper is on the first page of its feed
 CARD = re.compile(r'<article class="card" id="p-[^"]*" data-id="([^"]+)">(.*?)</article>', re.S)
 SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy")
+
+
+def quokka_paper(version: int, title: str, abstract: str, authors: list[str]) -> Any:
+    return make_paper(title=title, abstract=abstract, authors=authors, arxiv_id=f"2502.04321v{version}",
+                      source="test", listed_on=REVISED_DAY, categories=["cs.LG"])
+
+
+FIRST_VERSION = quokka_paper(1, "Quokka Gradients for Sparse Marsupial Attention",
+                             "Quokka gradients make marsupial attention sparse. First abstract wording here.",
+                             ["Ada Firstauthor"])
+# added to this module's server home (the web_home fixture in conftest.py)
+EXTRA_PAPERS = [FIRST_VERSION]
 
 
 @pytest.fixture
@@ -131,3 +147,32 @@ def test_a_new_paper_is_found_by_a_repeated_search(served: tuple[str, Any]) -> N
     new_id = response.headers["location"].removeprefix("/papers/")
     assert new_id in httpx.get(search_page, timeout=60).text
     assert new_id in [e["paper"]["id"] for e in httpx.get(api, timeout=60).json()]
+
+
+def test_a_revised_paper_shows_its_new_text_on_every_page(served: tuple[str, Any], web_home: Path) -> None:
+    """Cards reuse the parts of a paper rendered for earlier pages (paperwire/web/card_parts.py): a new
+    version of the paper must replace its title, authors and abstract everywhere at once."""
+    base, site = served
+    paper_id = FIRST_VERSION.id
+    pages = [f"{base}/papers/date/{REVISED_DAY}", f"{base}/papers/week/2025-W06", f"{base}/search?q=quokka+marsupial",
+             f"{base}/papers/{paper_id}"]
+    for url in pages:
+        page = httpx.get(url, timeout=60).text
+        assert "Quokka Gradients for Sparse" in page and "Ada Firstauthor" in page, url
+    assert "First abstract wording" in httpx.get(pages[0], timeout=60).text
+
+    store = open_store(web_home)  # as an ingest in another process would
+    try:
+        result = store.upsert_papers([quokka_paper(2, "Quokka Gradients Revisited for Marsupial Attention",
+                                                   "Quokka gradients, revisited: marsupial attention. Second text.",
+                                                   ["Bea Secondauthor"])])
+    finally:
+        store.close()
+    assert result.status[paper_id] == "updated"
+    site.refresh_index()
+    for url in pages:
+        page = httpx.get(url, timeout=60).text
+        assert "Quokka Gradients Revisited" in page and "Bea Secondauthor" in page, url
+        assert "Quokka Gradients for Sparse" not in page and "Ada Firstauthor" not in page, url
+    feed = httpx.get(pages[0], timeout=60).text
+    assert "Second text" in feed and "First abstract wording" not in feed

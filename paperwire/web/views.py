@@ -85,6 +85,8 @@ def highlighter(query: str) -> Callable[[str], Markup]:
     pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words[:20]) + r")", re.IGNORECASE)
 
     def mark(text: str) -> Markup:
+        if not _NEEDS_ESCAPE_OR_MATH.search(text):  # most snippets: nothing to escape or set as math
+            return Markup(pattern.sub(r"<mark>\1</mark>", text))
         # split() with the group kept: text between matches at even places, the matches at odd ones
         pieces = pattern.split(text)
         pieces[::2] = map(math_html, pieces[::2])
@@ -110,6 +112,7 @@ _SYMBOL_NAMES = "|".join(sorted(_SYMBOLS, key=len, reverse=True))
 _ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303"}
 _ACCENTED = re.compile(r"""\\(["'`^~])\{?([A-Za-z])\}?""")  # na\"ive, Pad\'e, na\"{i}ve
 _MATH_HINT = re.compile(r"[_^{\\]")
+_NEEDS_ESCAPE_OR_MATH = re.compile(r"[_^{\\&<>\"']")  # text without these is its own math_html()
 _URL_LIKE = re.compile(r"(?:https?://|www\.|github\.com/)\S+", re.IGNORECASE)
 # A base (a letter, digit, closing bracket or symbol) then _ or ^ and a braced group without nested
 # braces, a symbol name, or one letter or digit standing alone.

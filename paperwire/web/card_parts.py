@@ -1,0 +1,102 @@
+"""The pieces of a paper's card that depend on the paper alone (title link, authors, categories and links,
+listing day, abstract), rendered once per paper and shared by every page and every reader.
+
+A card's HTML was most of a page's rendering time (the macros in _card.html, once per card per page); a
+paper shows up on many pages (search results, similar papers, feeds), and these pieces change only when
+the paper does. They are kept per paper id together with the paper's shown fields, so an entry is used
+only while those fields are what they were (a re-ingested or edited paper is rendered anew); votes, the
+"new" badge, ranks, scores, snippets, Save buttons and form tokens stay per page and per reader."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+from jinja2 import Environment
+from markupsafe import Markup
+
+from paperwire.model import Paper
+
+CARD_PARTS_ENTRIES = 20_000  # a few kB each when the abstract is rendered too
+
+
+def shown_fields(paper: Paper, links: list[tuple[str, str]]) -> tuple[Hashable, ...]:
+    """What the pieces are made of: an entry made from the same values is still right."""
+    return (paper.title, paper.abstract, tuple(paper.authors), tuple(paper.categories[:4]), paper.listed_on,
+            tuple(links))
+
+
+class CardParts:
+    """One paper's pieces, each rendered by its macro in _card.html when a page first needs it (search
+    results show a snippet instead of the abstract; only week and month feeds show the day)."""
+
+    __slots__ = ("paper", "links", "_macros", "_title", "_authors", "_tags", "_day", "_abstract")
+
+    def __init__(self, paper: Paper, links: list[tuple[str, str]], macros: Any) -> None:
+        self.paper = paper
+        self.links = links
+        self._macros = macros
+        self._title: Markup | None = None
+        self._authors: Markup | None = None
+        self._tags: Markup | None = None
+        self._day: Markup | None = None
+        self._abstract: Markup | None = None
+
+    @property
+    def title(self) -> Markup:
+        if self._title is None:
+            self._title = self._macros.part_title(self.paper)
+        return self._title
+
+    @property
+    def authors(self) -> Markup:
+        if self._authors is None:
+            self._authors = self._macros.part_authors(self.paper)
+        return self._authors
+
+    @property
+    def tags(self) -> Markup:
+        if self._tags is None:
+            self._tags = self._macros.part_tags(self.paper, self.links)
+        return self._tags
+
+    @property
+    def day(self) -> Markup:
+        if self._day is None:
+            self._day = self._macros.part_day(self.paper)
+        return self._day
+
+    @property
+    def abstract(self) -> Markup:
+        if self._abstract is None:
+            self._abstract = self._macros.part_abstract(self.paper)
+        return self._abstract
+
+
+class CardPartsCache:
+    """CardParts by paper id, least recently used first out; an entry counts only for the same shown fields."""
+
+    def __init__(self, templates: Environment, entries: int = CARD_PARTS_ENTRIES) -> None:
+        self._templates = templates
+        self._entries = entries
+        self._parts: OrderedDict[str, tuple[tuple[Hashable, ...], CardParts]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, paper: Paper, links: list[tuple[str, str]]) -> CardParts:
+        key = shown_fields(paper, links)
+        with self._lock:
+            hit = self._parts.get(paper.id)
+            if hit is not None and hit[0] == key:
+                self._parts.move_to_end(paper.id)
+                return hit[1]
+        # The macros of the template as loaded (templates are not reloaded while serving).
+        parts = CardParts(paper, links, self._templates.get_template("_card.html").module)
+        if self._entries > 0:
+            with self._lock:
+                self._parts[paper.id] = (key, parts)
+                self._parts.move_to_end(paper.id)
+                while len(self._parts) > self._entries:
+                    self._parts.popitem(last=False)
+        return parts
