@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Environment
 from markupsafe import Markup
@@ -22,21 +21,32 @@ from paperwire.model import Paper
 CARD_PARTS_ENTRIES = 20_000  # a few kB each when the abstract is rendered too
 
 
-def shown_fields(paper: Paper, links: list[tuple[str, str]]) -> tuple[Hashable, ...]:
-    """What the pieces are made of: an entry made from the same values is still right."""
-    return (paper.title, paper.abstract, tuple(paper.authors), tuple(paper.categories[:4]), paper.listed_on,
-            tuple(links))
+class ShownPaper(NamedTuple):
+    """What the pieces are made of: pieces made from equal values are still right. Plain strings in
+    tuples, not the Paper itself: thousands of cached entries give the garbage collector nothing to walk."""
+
+    id: str
+    title: str
+    abstract: str
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]  # the first four, as cards show
+    listed_on: str | None
+    links: tuple[tuple[str, str], ...]
+
+
+def shown_paper(paper: Paper, links: list[tuple[str, str]]) -> ShownPaper:
+    return ShownPaper(paper.id, paper.title, paper.abstract, tuple(paper.authors), tuple(paper.categories[:4]),
+                      paper.listed_on, tuple(links))
 
 
 class CardParts:
     """One paper's pieces, each rendered by its macro in _card.html when a page first needs it (search
     results show a snippet instead of the abstract; only week and month feeds show the day)."""
 
-    __slots__ = ("paper", "links", "_macros", "_title", "_authors", "_tags", "_day", "_abstract")
+    __slots__ = ("paper", "_macros", "_title", "_authors", "_tags", "_day", "_abstract")
 
-    def __init__(self, paper: Paper, links: list[tuple[str, str]], macros: Any) -> None:
+    def __init__(self, paper: ShownPaper, macros: Any) -> None:
         self.paper = paper
-        self.links = links
         self._macros = macros
         self._title: Markup | None = None
         self._authors: Markup | None = None
@@ -59,7 +69,7 @@ class CardParts:
     @property
     def tags(self) -> Markup:
         if self._tags is None:
-            self._tags = self._macros.part_tags(self.paper, self.links)
+            self._tags = self._macros.part_tags(self.paper)
         return self._tags
 
     @property
@@ -81,21 +91,21 @@ class CardPartsCache:
     def __init__(self, templates: Environment, entries: int = CARD_PARTS_ENTRIES) -> None:
         self._templates = templates
         self._entries = entries
-        self._parts: OrderedDict[str, tuple[tuple[Hashable, ...], CardParts]] = OrderedDict()
+        self._parts: OrderedDict[str, CardParts] = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, paper: Paper, links: list[tuple[str, str]]) -> CardParts:
-        key = shown_fields(paper, links)
+        shown = shown_paper(paper, links)
         with self._lock:
             hit = self._parts.get(paper.id)
-            if hit is not None and hit[0] == key:
+            if hit is not None and hit.paper == shown:
                 self._parts.move_to_end(paper.id)
-                return hit[1]
+                return hit
         # The macros of the template as loaded (templates are not reloaded while serving).
-        parts = CardParts(paper, links, self._templates.get_template("_card.html").module)
+        parts = CardParts(shown, self._templates.get_template("_card.html").module)
         if self._entries > 0:
             with self._lock:
-                self._parts[paper.id] = (key, parts)
+                self._parts[paper.id] = parts
                 self._parts.move_to_end(paper.id)
                 while len(self._parts) > self._entries:
                     self._parts.popitem(last=False)
