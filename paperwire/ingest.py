@@ -6,12 +6,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from paperwire.model import Paper
 from paperwire.sources import Rejected, hf_page, read_source
 from paperwire.store import ADDED, UNCHANGED, UPDATED, Store
+from paperwire.store.rows import PaperRow, paper_row
 
 BATCH_SIZE = 2000
 MAX_REPORTED_ERRORS = 1000  # a broken 4 GB file must not produce a 4 GB report
@@ -65,8 +67,8 @@ class _RunCounter:
         summary.added, summary.updated, summary.unchanged = counts[ADDED], counts[UPDATED], counts[UNCHANGED]
 
 
-def _batches(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
-    batch: list[Paper] = []
+def _batches(items: Iterable[PaperRow], size: int) -> Iterator[list[PaperRow]]:
+    batch: list[PaperRow] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:
@@ -81,24 +83,32 @@ def _batches(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
 UNDATED_STAY_UNLISTED = frozenset({hf_page.FORMAT})
 
 
-def ingest_items(store: Store, items: Iterable[Paper | Rejected], *, strict: bool = False,
+def stored_row(paper: Paper, today: str) -> PaperRow:
+    """The row a parsed paper is stored as. A paper whose source gives no listing day is listed on its
+    first-version day, else it enters the feed `today`."""
+    if paper.listed_on is None and paper.source not in UNDATED_STAY_UNLISTED:
+        paper.listed_on = paper.published or today
+    return paper_row(paper)
+
+
+def ingest_items(store: Store, items: Iterable[Paper | PaperRow | Rejected], *, strict: bool = False,
                  batch_size: int = BATCH_SIZE, on_batch: Callable[[IngestSummary], None] | None = None,
                  summary: IngestSummary | None = None) -> IngestSummary:
     """Store parsed items. Default: each batch commits; rejected records are reported and skipped.
-    `strict`: all or nothing — one transaction, rolled back if anything was rejected."""
+    `strict`: all or nothing — one transaction, rolled back if anything was rejected.
+    Rows are papers already made into `stored_row`s (where a large file was parsed)."""
     summary = summary or IngestSummary()
     counter = _RunCounter()
     today = date.today().isoformat()
 
-    def papers() -> Iterator[Paper]:
+    def papers() -> Iterator[PaperRow]:
         for item in items:
-            if isinstance(item, Rejected):
+            if type(item) is tuple:
+                yield item
+            elif isinstance(item, Rejected):
                 summary.reject(item)
-                continue
-            if item.listed_on is None and item.source not in UNDATED_STAY_UNLISTED:
-                # no listing day in the source: the first-version day, else it enters the feed now
-                item.listed_on = item.published or today
-            yield item
+            else:
+                yield stored_row(item, today)
 
     class _StrictRejection(Exception):
         pass
@@ -123,8 +133,10 @@ def ingest_paths(store: Store, paths: Iterable[Path], *, fmt: str = "auto", stri
                  batch_size: int = BATCH_SIZE, wrap: Callable[[BinaryIO], BinaryIO] | None = None,
                  on_batch: Callable[[IngestSummary], None] | None = None,
                  **options: object) -> IngestSummary:
-    def items() -> Iterator[Paper | Rejected]:
+    finish = partial(stored_row, today=date.today().isoformat())
+
+    def items() -> Iterator[PaperRow | Rejected]:
         for path in paths:
-            yield from read_source(Path(path), fmt, wrap=wrap, **options)
+            yield from read_source(Path(path), fmt, wrap=wrap, finish=finish, **options)
 
     return ingest_items(store, items(), strict=strict, batch_size=batch_size, on_batch=on_batch)

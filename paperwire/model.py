@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
 from functools import lru_cache
@@ -201,13 +202,35 @@ def _clean_collapsed(text: str) -> str:
 _URL = re.compile(r"(?:https?://|(?<![\w/.])(?:www\.|github\.com/))[^\s<>\"'{}]+", re.IGNORECASE)
 
 
+_URL_STARTS = ("http", "www.", "github.com/")  # every match of _URL starts with one of these, in any case
+
+
+def _url_matches(text: str, lowered: str) -> Iterator[re.Match[str]]:
+    """_URL.finditer(text), found faster: the pattern is tried only where str.find saw a possible start
+    (scanning every position with it costs about as much as the rest of parsing an abstract)."""
+    if not text.isascii():  # lower() may change a non-ASCII text's length, and with it the positions
+        yield from _URL.finditer(text)
+        return
+    starts = []
+    for start in _URL_STARTS:
+        i = lowered.find(start)
+        while i != -1:
+            starts.append(i)
+            i = lowered.find(start, i + 1)
+    end = 0
+    for i in sorted(starts):
+        if i >= end and (match := _URL.match(text, i)):
+            end = match.end()
+            yield match
+
+
 def extract_links(text: str) -> list[str]:
     """Code and project URLs mentioned in an abstract, in order, without duplicates."""
     links: list[str] = []
     lowered = (text or "").lower()
     if "http" not in lowered and "www." not in lowered and "github.com/" not in lowered:
-        return links  # most abstracts have no URL; the full pattern is slow to scan
-    for match in _URL.finditer(text):
+        return links  # most abstracts have no URL
+    for match in _url_matches(text, lowered):
         url = match.group(0)
         while url and url[-1] in ".,;:!?)]'\"":
             # a closing parenthesis belongs to the URL only when it closes one opened inside it

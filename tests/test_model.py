@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paperwire.model import (
+    _URL,
     InvalidPaperId,
+    _url_matches,
     canonical_id,
     clean_text,
     extract_links,
@@ -131,3 +135,16 @@ def test_merge_newer_version_replaces_text_keeps_earliest_days() -> None:
     # an older capture arriving later changes no text
     assert merge_papers(merged, v1).title == "New title"
     assert merge_papers(merged, v1) == merged
+
+
+_URL_PIECES = ["http://", "https://", "HTTP://", "www.", "Www.", "github.com/", "GitHub.com/", "x.org", "a",
+               ".", "/", "(", ")", " ", '"', "é", "İ", "\n"]
+
+
+@given(st.lists(st.sampled_from(_URL_PIECES), max_size=30).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_url_matches_are_the_patterns_own_matches(text: str) -> None:
+    # Links are found by trying the URL pattern only where a possible start was seen; that must find
+    # exactly what scanning every position with the pattern finds.
+    found = [m.span() for m in _url_matches(text, text.lower())]
+    assert found == [m.span() for m in _URL.finditer(text)]

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import BinaryIO
 
+from paperwire.model import Paper
 from paperwire.sources import arxiv_atom, arxiv_oai, arxiv_snapshot, bibtex, csl_json, hf_daily, hf_page, parallel
 from paperwire.sources.base import ParseItem, Rejected, SourceError
 
@@ -53,10 +54,12 @@ def parse_stream(stream: BinaryIO, name: str, fmt: str, **options: object) -> It
 
 
 def read_source(path: Path, fmt: str = "auto", *, wrap: Callable[[BinaryIO], BinaryIO] | None = None,
-                workers: int | None = 1, **options: object) -> Iterator[ParseItem]:
+                workers: int | None = 1, finish: Callable[[Paper], object] | None = None,
+                **options: object) -> Iterator[ParseItem | object]:
     """Parse one file (gzip-compressed if its name ends in .gz). An unreadable file or unknown format
     yields a single Rejected. `workers` > 1 parses line-oriented formats in that many processes;
-    None picks a number from the file size."""
+    None picks a number from the file size. `finish` (a picklable function) turns each Paper into what
+    the caller wants, where it is parsed: in the worker processes when there are some."""
     name = str(path)
     try:
         with gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb") as raw:
@@ -68,9 +71,12 @@ def read_source(path: Path, fmt: str = "auto", *, wrap: Callable[[BinaryIO], Bin
             if workers is None:
                 workers = parallel.default_workers(os.fstat(raw.fileno()).st_size)
             if workers > 1 and module is not None and parallel.supports(module):
-                yield from parallel.parse_in_workers(stream, name, fmt, workers)
-            else:
+                yield from parallel.parse_in_workers(stream, name, fmt, workers, finish)
+            elif finish is None:
                 yield from parse_stream(stream, name, fmt, **options)
+            else:
+                for item in parse_stream(stream, name, fmt, **options):
+                    yield finish(item) if type(item) is Paper else item
     except SourceError as exc:
         yield Rejected(name, "file", str(exc).removeprefix(f"{name}: "))
     except IsADirectoryError:

@@ -35,12 +35,14 @@ def _authors(record: dict[str, Any]) -> list[str]:
     if isinstance(parsed, list) and parsed:
         names = []
         for parts in parsed:
-            if type(parts) is list and len(parts) == 3 and all(type(p) is str for p in parts):
-                # the usual [last, first, suffix] of strings, without the general path's conversions
-                last, first, suffix = parts[0].strip(), parts[1].strip(), parts[2].strip()
-                names.append(" ".join(x for x in (first, last, suffix) if x) if suffix or not (first and last)
-                             else f"{first} {last}")
-                continue
+            if type(parts) is list and len(parts) == 3:
+                last, first, suffix = parts
+                if type(last) is str and type(first) is str and type(suffix) is str:
+                    # the usual [last, first, suffix] of strings, without the general path's conversions
+                    last, first, suffix = last.strip(), first.strip(), suffix.strip()
+                    names.append(f"{first} {last}" if first and last and not suffix
+                                 else " ".join(x for x in (first, last, suffix) if x))
+                    continue
             if isinstance(parts, list) and parts:
                 last = str(parts[0]).strip()
                 first = str(parts[1]).strip() if len(parts) > 1 else ""
@@ -77,19 +79,25 @@ def _version_dates(record: dict[str, Any]) -> tuple[str | None, str | None, int 
     versions = record.get("versions")
     if not isinstance(versions, list) or not versions:
         return None, None, None
-    days: list[str] = []
+    entries = [entry for entry in versions if isinstance(entry, dict)]
     number = None
-    for entry in versions:
-        if not isinstance(entry, dict):
-            continue
-        try:
-            days.append(_created_day(str(entry.get("created", ""))))
-        except (TypeError, ValueError, IndexError):
-            pass
+    for entry in entries:
         label = str(entry.get("version", ""))
         if label[1:].isdecimal():
             number = max(number or 0, int(label[1:]))
-    return (days[0] if days else None), (days[-1] if days else None), number
+    first = _first_day(entries)
+    # only the first and the last dated versions matter: the days between are not read
+    last = _first_day(reversed(entries)) if len(entries) > 1 else first
+    return first, last, number
+
+
+def _first_day(entries: Iterable[dict[str, Any]]) -> str | None:
+    for entry in entries:
+        try:
+            return _created_day(str(entry.get("created", "")))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return None
 
 
 def record_to_item(record: Any, name: str, location: str) -> ParseItem:

@@ -3,19 +3,21 @@
 Turning a snapshot record into a Paper (JSON, ids, dates, LaTeX clean-up, links) costs more CPU than
 storing it, so a bulk ingest is parser-bound on one core. Here this process reads the file in blocks of
 whole lines and counts their newlines (cheap, and it keeps error locations exact); worker processes
-split, decode and parse the blocks. Results come back in file order, and only a few blocks are in
-flight, so memory stays flat for any file size.
+split, decode and parse the blocks. Results come back in file order, and a bounded number of blocks is
+in flight (enough that the workers keep parsing while the caller waits on its disk), so memory stays
+flat for any file size.
 """
 
 from __future__ import annotations
 
+import gc
 import io
 import multiprocessing
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import fields
 from operator import attrgetter
@@ -27,6 +29,9 @@ from paperwire.sources.base import MAX_RECORD_BYTES, ParseItem, Rejected, iter_l
 
 # Bytes per task: about 3,000 snapshot records, so a task's overhead is small next to its work.
 BLOCK_BYTES = 1 << 20
+# Blocks in flight per worker: the caller's commits and checkpoints wait on the disk for a few hundred
+# milliseconds at a time, and the workers should spend those parsing, not waiting for new blocks.
+BLOCKS_AHEAD = 8
 # Below this a file parses faster than worker processes start.
 MIN_PARALLEL_BYTES = 32 * 1024 * 1024
 MAX_WORKERS = 8
@@ -82,12 +87,19 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _parse_block(fmt: str, name: str, first_line: int, block: bytes) -> list[tuple | Rejected]:
+def _start_worker(parent: int) -> None:
+    exit_with_parent(parent)
+    # What the worker imported lives as long as it does: keep it out of the collector's full passes,
+    # which otherwise walk every module object while blocks of fresh records come and go.
+    gc.freeze()
+
+
+def _parse_block(fmt: str, name: str, finish: Callable[[Paper], object], first_line: int,
+                 block: bytes) -> list[object]:
     from paperwire.sources import FORMATS  # in the worker: the registry without an import cycle
 
     lines = iter_lines(io.BytesIO(block), name, first_line=first_line)
-    return [_PAPER_FIELDS(item) if type(item) is Paper else item
-            for item in FORMATS[fmt].parse_lines(lines, name)]
+    return [finish(item) if type(item) is Paper else item for item in FORMATS[fmt].parse_lines(lines, name)]
 
 
 def _blocks(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes] | Rejected]:
@@ -124,28 +136,35 @@ def _blocks(stream: BinaryIO, name: str) -> Iterator[tuple[int, bytes] | Rejecte
             number += block.count(b"\n")
 
 
-def parse_in_workers(stream: BinaryIO, name: str, fmt: str, workers: int) -> Iterator[ParseItem]:
-    """The items `FORMATS[fmt].parse(stream, name)` would yield, parsed by `workers` processes."""
+def parse_in_workers(stream: BinaryIO, name: str, fmt: str, workers: int,
+                     finish: Callable[[Paper], object] | None = None) -> Iterator[ParseItem | object]:
+    """The items `FORMATS[fmt].parse(stream, name)` would yield, parsed by `workers` processes; with
+    `finish` (a picklable function), each Paper is passed through it in the worker and the result comes back."""
+    unpack = _papers_back if finish is None else _as_is
     # forkserver, not fork: the caller may run threads (a progress bar), and forking those is unsafe.
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=exit_with_parent,
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                              initargs=(os.getpid(),)) as pool:
-        pending: deque[Future[list[tuple | Rejected]] | list[Rejected]] = deque()
+        pending: deque[Future[list[object]] | list[Rejected]] = deque()
         for piece in _blocks(stream, name):
             if isinstance(piece, Rejected):
                 pending.append([piece])
                 continue
-            pending.append(pool.submit(_parse_block, fmt, name, *piece))
-            if len(pending) > 2 * workers:
-                yield from _unpack(_result(pending.popleft()))
+            pending.append(pool.submit(_parse_block, fmt, name, finish or _PAPER_FIELDS, *piece))
+            if len(pending) > BLOCKS_AHEAD * workers:
+                yield from unpack(_result(pending.popleft()))
         while pending:
-            yield from _unpack(_result(pending.popleft()))
+            yield from unpack(_result(pending.popleft()))
 
 
-def _result(task: Future[list[tuple | Rejected]] | list[Rejected]) -> list[tuple | Rejected]:
+def _result(task: Future[list[object]] | list[Rejected]) -> list[object]:
     return task if isinstance(task, list) else task.result()
 
 
-def _unpack(items: list[tuple | Rejected]) -> Iterator[ParseItem]:
+def _papers_back(items: list[object]) -> Iterator[ParseItem]:
     for item in items:
-        yield Paper(*item) if type(item) is tuple else item
+        yield Paper(*item) if type(item) is tuple else item  # type: ignore[misc]
+
+
+def _as_is(items: list[object]) -> Iterator[object]:
+    return iter(items)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from paperwire.model import Paper
+from paperwire.store.rows import PaperRow
 
 ADDED, UPDATED, UNCHANGED = "added", "updated", "unchanged"
 
@@ -30,8 +31,9 @@ class PaperNotFound(KeyError):
 class Store(Protocol):
     """Papers and everything users attach to them; one implementation per database."""
 
-    def upsert_papers(self, papers: Iterable[Paper]) -> UpsertResult:
-        """Insert or merge a batch in one transaction; idempotent."""
+    def upsert_papers(self, papers: Iterable[Paper | PaperRow]) -> UpsertResult:
+        """Insert or merge a batch in one transaction; idempotent. Items are Papers or their
+        `rows.paper_row`s (made where a bulk ingest parses, so the store only compares and writes)."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group several upserts into one all-or-nothing transaction."""

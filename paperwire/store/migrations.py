@@ -4,23 +4,16 @@ tables (accounts, libraries, mail) append theirs here under their own names."""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable
 
 from paperwire.store.accounts_schema import ACCOUNTS_SCHEMA
 from paperwire.store.library import LIBRARY_SCHEMA
 from paperwire.store.mail import MAIL_REQUESTS_SCHEMA, MAIL_SCHEMA
+from paperwire.store.rows import title_hash
 
 # A step is SQL, or a function of the connection for what SQL cannot compute.
 Migration = tuple[str, list[str | Callable[[sqlite3.Connection], None]]]
-
-
-def title_hash(title_key: str) -> int:
-    """A signed 64-bit digest of a title key: the indexed form of the key (an integer index is half
-    the size of one on text and twice as fast to insert into; the key itself confirms a match)."""
-    return int.from_bytes(hashlib.blake2b(title_key.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                          "big", signed=True)
 
 
 def _fill_title_hashes(conn: sqlite3.Connection) -> None:

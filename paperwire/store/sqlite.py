@@ -2,64 +2,41 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from paperwire.model import TITLE_ID_PREFIX, Paper, merge_papers, normalise_title
+from paperwire.model import TITLE_ID_PREFIX, Paper, merge_papers
 from paperwire.store.base import ADDED, UNCHANGED, UPDATED, PaperNotFound, UpsertResult
-from paperwire.store.migrations import MIGRATIONS, title_hash
-
-_COLUMNS = (
-    "id", "title", "abstract", "authors", "categories", "published", "updated", "listed_on",
-    "links", "source", "upvotes", "submitted_by", "arxiv_id", "version", "doi", "num_comments",
-    "raw_title", "raw_abstract",
+from paperwire.store.migrations import MIGRATIONS
+from paperwire.store.rows import (
+    ARXIV_ID,
+    COLUMNS,
+    PAPER_COLUMNS,
+    TITLE_HASH,
+    TITLE_KEY,
+    PaperRow,
+    paper_row,
+    row_paper,
+    title_hash,
 )
-_SELECT_COLUMNS = "SELECT rev, " + ", ".join(_COLUMNS)
+
+_SELECT_COLUMNS = "SELECT rev, " + ", ".join(COLUMNS)
 _SELECT = _SELECT_COLUMNS + " FROM papers"
+_INSERT = (f"INSERT INTO papers (rev, {', '.join(COLUMNS)}, title_key, title_hash, ingested_on) "
+           f"VALUES ({', '.join('?' * (PAPER_COLUMNS + 4))})")
+_UPDATE = ("UPDATE papers SET rev = ?, " + ", ".join(f"{c} = ?" for c in COLUMNS[1:])
+           + ", title_key = ?, title_hash = ? WHERE id = ?")
 _CHUNK = 500  # bound parameters per IN (...) query
-assert _COLUMNS[:4] == ("id", "title", "abstract", "authors") and len(_COLUMNS) == 18  # _paper_values' order
 
 
-def _row_to_paper(row: sqlite3.Row | tuple) -> Paper:
-    # Positional: the columns are Paper's fields in order (asserted below); every page and re-ingest reads here.
-    (pid, title, abstract, authors, categories, published, updated, listed_on, links, source, upvotes,
-     submitted_by, arxiv_id, version, doi, num_comments, raw_title, raw_abstract) = row[1:]
-    loads = orjson.loads
-    return Paper(pid, title, abstract, loads(authors) if authors else [], loads(categories) if categories else [],
-                 published, updated, listed_on, loads(links) if links else [], source, upvotes, submitted_by,
-                 arxiv_id, version, doi, num_comments, raw_title or title, raw_abstract or abstract)
-
-
-assert tuple(f.name for f in fields(Paper)) == _COLUMNS, "_row_to_paper reads columns as Paper's fields in order"
-
-
-_encode_json_std = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _encode_json(value: list[str]) -> str:
-    """JSON text of a list of strings; orjson is ten times faster on the ingest path."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # a lone surrogate: the standard encoder writes it as an escape
-        return _encode_json_std(value)
-
-
-def _paper_values(paper: Paper) -> list[Any]:
-    return [paper.id, paper.title, paper.abstract, _encode_json(paper.authors), _encode_json(paper.categories),
-            paper.published, paper.updated, paper.listed_on, _encode_json(paper.links), paper.source,
-            paper.upvotes, paper.submitted_by, paper.arxiv_id, paper.version, paper.doi, paper.num_comments,
-            # the raw text is stored only where cleaning changed it (most abstracts have no LaTeX): half the bytes
-            "" if paper.raw_title == paper.title else paper.raw_title,
-            "" if paper.raw_abstract == paper.abstract else paper.raw_abstract]
+def _row_to_paper(record: sqlite3.Row | tuple) -> Paper:
+    """The Paper of a stored record selected as (rev, *COLUMNS)."""
+    return row_paper(record[1:])
 
 
 def _chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
@@ -82,13 +59,17 @@ class SQLiteStore:
         self.conn.execute("PRAGMA busy_timeout = 30000")
         self.conn.execute("PRAGMA foreign_keys = ON")
         if not readonly:
+            # For a new database only (a no-op on an existing one): a paper row is 1-2 kB, and 8 kB pages
+            # hold them with less slack and fewer overflow pages than 4 kB ones (a sixth less disk, and
+            # a bulk ingest writes every page twice, to the WAL and then to the database).
+            self.conn.execute("PRAGMA page_size = 8192")
             self.conn.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode survives a process kill; only an OS crash can lose the last commit.
             self.conn.execute("PRAGMA synchronous = NORMAL")
             # Bulk ingests write gigabytes: a larger page cache keeps the id and title indexes in memory,
             # and fewer, larger checkpoints mean fewer fsyncs (the WAL stays under ~64 MB).
             self.conn.execute("PRAGMA cache_size = -65536")
-            self.conn.execute("PRAGMA wal_autocheckpoint = 16384")
+            self.conn.execute("PRAGMA wal_autocheckpoint = 8192")
             self.migrate()
 
     # ------------------------------------------------------------ schema
@@ -143,30 +124,38 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ papers: writes
 
-    def upsert_papers(self, papers: Iterable[Paper]) -> UpsertResult:
-        incoming: dict[str, Paper] = {}
-        for paper in papers:  # one paper twice in a batch is merged before it meets the store
-            incoming[paper.id] = merge_papers(incoming[paper.id], paper) if paper.id in incoming else paper
+    def upsert_papers(self, papers: Iterable[Paper | PaperRow]) -> UpsertResult:
+        """Items are Papers or rows made by `rows.paper_row` (a bulk ingest makes them where it parses)."""
+        incoming: dict[str, PaperRow] = {}
+        for item in papers:
+            row = item if type(item) is tuple else paper_row(item)
+            pid = row[0]
+            if pid in incoming:  # one paper twice in a batch is merged before it meets the store
+                row = paper_row(merge_papers(row_paper(incoming[pid]), row_paper(row)))
+            incoming[pid] = row
         result = UpsertResult()
         if not incoming:
             return result
+        status = result.status
         with self.transaction():
-            existing = self._fetch(list(incoming), resolve_aliases=True)
-            unknown = [p for pid, p in incoming.items() if pid not in existing]
-            title_keys = {p.id: _title_key(p) for p in unknown}
-            by_title = self._match_by_title(unknown, title_keys) if unknown else {}
+            existing = self._records(list(incoming))
+            unknown = [row for pid, row in incoming.items() if pid not in existing]
+            by_title = self._match_by_title(unknown) if unknown else {}
             rev = self.max_rev()
             today = date.today().isoformat()
-            inserts: list[list[Any]] = []
-            for pid, paper in incoming.items():
-                old = existing.get(pid) or by_title.get(pid)
-                if old is None:
+            inserts: list[tuple] = []
+            for pid, row in incoming.items():
+                stored = existing.get(pid) or by_title.get(pid)
+                if stored is None:
                     rev += 1
-                    key = title_keys[pid]
-                    inserts.append([rev, *_paper_values(paper), key, title_hash(key), today])
-                    result.status[pid] = ADDED
+                    inserts.append((rev, *row, today))
+                    status[pid] = ADDED
                     continue
-                merged = merge_papers(old, paper)
+                if stored[1] == pid and stored[1:] == row[:PAPER_COLUMNS]:
+                    status.setdefault(pid, UNCHANGED)  # the same record again (most of a re-ingest): nothing to merge
+                    continue
+                old = _row_to_paper(stored)
+                merged = merge_papers(old, row_paper(row))
                 if merged.arxiv_id and old.id.startswith(TITLE_ID_PREFIX):
                     # The paper was known by title; now its arXiv id is known: re-key it, keep the alias.
                     merged.id = merged.arxiv_id
@@ -180,83 +169,78 @@ class SQLiteStore:
                     self.conn.execute("INSERT OR IGNORE INTO paper_aliases(alias, paper_id) VALUES (?, ?)",
                                       (pid, merged.id))
                 if merged == old:
-                    result.status.setdefault(merged.id, UNCHANGED)
+                    status.setdefault(merged.id, UNCHANGED)
                     continue
                 rev += 1
-                key = _title_key(merged)
-                self.conn.execute(
-                    "UPDATE papers SET rev = ?, " + ", ".join(f"{c} = ?" for c in _COLUMNS[1:])
-                    + ", title_key = ?, title_hash = ? WHERE id = ?",
-                    [rev, *_paper_values(merged)[1:], key, title_hash(key), merged.id],
-                )
-                result.status[merged.id] = UPDATED
+                self.conn.execute(_UPDATE, [rev, *paper_row(merged)[1:], merged.id])
+                status[merged.id] = UPDATED
             if inserts:
-                placeholders = ", ".join("?" * (len(_COLUMNS) + 4))
-                self.conn.executemany(
-                    f"INSERT INTO papers (rev, {', '.join(_COLUMNS)}, title_key, title_hash, ingested_on) "
-                    f"VALUES ({placeholders})",
-                    inserts,
-                )
+                self.conn.executemany(_INSERT, inserts)
         return result
 
-    def _match_by_title(self, papers: list[Paper], title_keys: dict[str, str]) -> dict[str, Paper]:
-        """Stored papers that are the same work as an incoming one with a different id."""
-        keys: dict[str, list[Paper]] = {}
-        for paper in papers:
-            keys.setdefault(title_keys[paper.id], []).append(paper)
-        matches: dict[str, Paper] = {}
-        for row in self._rows_by_title(list(keys), f"{_SELECT_COLUMNS}, title_key"):
-            stored = _row_to_paper(row[:-1])
-            for paper in keys[row[-1]]:
+    def _match_by_title(self, rows: list[PaperRow]) -> dict[str, tuple]:
+        """Stored records that are the same work as an incoming row with a different id."""
+        keys: dict[str, list[PaperRow]] = {}
+        hashes: dict[str, int] = {}
+        for row in rows:
+            keys.setdefault(row[TITLE_KEY], []).append(row)
+            hashes[row[TITLE_KEY]] = row[TITLE_HASH]
+        matches: dict[str, tuple] = {}
+        for record in self._rows_by_title(hashes, f"{_SELECT_COLUMNS}, title_key"):
+            for row in keys[record[-1]]:
                 # Two arXiv papers may share a title; only a title-only capture is merged.
-                if not (paper.arxiv_id and stored.arxiv_id):
-                    matches[paper.id] = stored
+                if not (row[ARXIV_ID] and record[1 + ARXIV_ID]):
+                    matches[row[0]] = record[:-1]
         return matches
 
-    def _rows_by_title(self, keys: list[str], select: str) -> Iterator[tuple]:
-        """Rows of `select` (whose last column is title_key) for papers with one of these title keys,
-        oldest first within each chunk of keys."""
-        for chunk in _chunks(keys):
+    def _rows_by_title(self, hashes: dict[str, int], select: str) -> Iterator[tuple]:
+        """Rows of `select` (whose last column is title_key) for papers with one of these title keys
+        (given with their hashes), oldest first within each chunk of keys."""
+        for chunk in _chunks(list(hashes)):
             rows = self.conn.execute(
                 f"{select} FROM papers WHERE title_hash IN ({','.join('?' * len(chunk))}) ORDER BY rev",
-                [title_hash(k) for k in chunk]).fetchall()
+                [hashes[k] for k in chunk]).fetchall()
             wanted = set(chunk)
             yield from (row for row in rows if row[-1] in wanted)  # a shared hash is not a shared title
 
     def ids_by_title(self, keys: Iterable[str]) -> dict[str, str]:
         """The oldest stored paper id for each of these title keys that has one."""
         found: dict[str, str] = {}
-        for pid, key in self._rows_by_title(sorted(set(keys)), "SELECT id, title_key"):
+        for pid, key in self._rows_by_title({k: title_hash(k) for k in sorted(set(keys))}, "SELECT id, title_key"):
             found.setdefault(key, pid)
         return found
 
     # ------------------------------------------------------------ papers: reads
 
-    def _fetch(self, ids: list[str], *, resolve_aliases: bool) -> dict[str, Paper]:
-        found: dict[str, Paper] = {}
+    def _records(self, ids: list[str]) -> dict[str, tuple]:
+        """Stored records (rev, *COLUMNS) by id, or by an alias the paper is also known by."""
+        found: dict[str, tuple] = {}
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(f"{_SELECT} WHERE id IN ({marks})", chunk):
-                found[row[1]] = _row_to_paper(row)
+            for record in self.conn.execute(f"{_SELECT} WHERE id IN ({marks})", chunk):
+                found[record[1]] = record
             missing = [i for i in chunk if i not in found]
-            if resolve_aliases and missing:
+            if missing:
                 marks = ",".join("?" * len(missing))
                 rows = self.conn.execute(
-                    f"SELECT a.alias, {', '.join('p.' + c for c in ('rev', *_COLUMNS))} FROM paper_aliases a "
+                    f"SELECT a.alias, {', '.join('p.' + c for c in ('rev', *COLUMNS))} FROM paper_aliases a "
                     f"JOIN papers p ON p.id = a.paper_id WHERE a.alias IN ({marks})", missing
                 ).fetchall()
                 for row in rows:
-                    found[row[0]] = _row_to_paper(row[1:])
+                    found[row[0]] = row[1:]
         return found
 
+    def _fetch(self, ids: list[str]) -> dict[str, Paper]:
+        return {pid: _row_to_paper(record) for pid, record in self._records(ids).items()}
+
     def get_paper(self, paper_id: str) -> Paper:
-        found = self._fetch([paper_id], resolve_aliases=True)
+        found = self._fetch([paper_id])
         if paper_id not in found:
             raise PaperNotFound(paper_id)
         return found[paper_id]
 
     def get_papers(self, paper_ids: Iterable[str]) -> dict[str, Paper]:
-        return self._fetch(list(dict.fromkeys(paper_ids)), resolve_aliases=True)
+        return self._fetch(list(dict.fromkeys(paper_ids)))
 
     def iter_papers(self, *, after_rev: int = 0, batch_size: int = 1000) -> Iterator[tuple[int, Paper]]:
         last = after_rev
@@ -309,7 +293,3 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def _title_key(paper: Paper) -> str:
-    return normalise_title(paper.raw_title or paper.title)

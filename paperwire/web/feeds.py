@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from paperwire.model import Paper
-from paperwire.store.sqlite import _COLUMNS, _row_to_paper
+from paperwire.store.rows import COLUMNS, row_paper
 from paperwire.web import arxiv_query
 from paperwire.web.site import MAX_PAGE_SIZE, MAX_QUERY_CHARS, SearchUnavailable, Site
 
@@ -138,9 +138,9 @@ def run_arxiv_query(site: Site, search_query: str, id_list: list[str], start: in
     else:
         order, order_args = f"{order_column} {direction}, rev {direction}", []
     rows = conn.execute(
-        f"SELECT rev, {', '.join(_COLUMNS)} FROM papers WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        f"SELECT {', '.join(COLUMNS)} FROM papers WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*args, *order_args, max_results, start]).fetchall()
-    return [_row_to_paper(r) for r in rows], total
+    return [row_paper(r) for r in rows], total
 
 
 # ---------------------------------------------------------------- RSS / Atom feeds
