@@ -9,15 +9,19 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import psutil
 import pytest
 from conftest import cli_json, run_cli
 
+from paperwire.ingest import stored_row
+from paperwire.model import Paper
 from paperwire.sources import Rejected, parallel, read_source
 from paperwire.sources.base import MAX_RECORD_BYTES
 from paperwire.store import database_path
+from paperwire.store.rows import paper_row, row_paper
 
 MIDDLE = 1000  # a line number well inside the file
 GOOD = 2 * MIDDLE + 517
@@ -67,6 +71,22 @@ def test_workers_yield_the_same_items_in_the_same_order(snapshot: Path) -> None:
                                               f"line {MIDDLE + 7}", f"line {GOOD + 1}"]
     assert "invalid JSON" in rejected[0].reason and "no abstract" in rejected[1].reason
     assert "UTF-8" in rejected[2].reason and "exceeds" in rejected[3].reason
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_workers_finish_papers_into_store_rows_like_one_process(snapshot: Path) -> None:
+    """With `finish`, each paper becomes the store's row where it is parsed; rows come back in order, the
+    rejections untouched, and each row is the paper it was made from."""
+    finish = partial(stored_row, today="2026-01-02")
+    papers = list(read_source(snapshot, "auto"))
+    one = list(read_source(snapshot, "auto", finish=finish))
+    two = list(read_source(snapshot, "auto", workers=2, finish=finish))
+    assert two == one
+    assert [type(item) for item in two] == [tuple if isinstance(p, Paper) else Rejected for p in papers]
+    for paper, row in zip(papers, two, strict=True):
+        if isinstance(paper, Paper):
+            paper.listed_on = paper.published  # what stored_row fills in for a snapshot record
+            assert row_paper(row) == paper and row == paper_row(paper)
 
 
 @pytest.mark.usefixtures("small_blocks")
