@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from paperwire.model import Paper
 
-CARD_PARTS_ENTRIES = 20_000  # a few kB each when the abstract is rendered too
+CARD_PARTS_ENTRIES = 10_000  # about 5 kB each with the abstract rendered (feeds, similar papers), 2 kB without
 
 
 class ShownPaper(NamedTuple):
