@@ -15,7 +15,10 @@ from paperwire.sources import Rejected, hf_page, read_source
 from paperwire.store import ADDED, UNCHANGED, UPDATED, Store
 from paperwire.store.rows import PaperRow, paper_row
 
-BATCH_SIZE = 2000
+# Records per transaction. A commit writes every page its batch touched, and the title-hash index is
+# touched at random, so small batches write its pages again and again: at 1M papers, commits of 2,000
+# spent 37-42 s waiting on the disk, commits of 10,000 about 14-23 s.
+BATCH_SIZE = 10000
 MAX_REPORTED_ERRORS = 1000  # a broken 4 GB file must not produce a 4 GB report
 
 

@@ -29,9 +29,9 @@ from paperwire.sources.base import MAX_RECORD_BYTES, ParseItem, Rejected, iter_l
 
 # Bytes per task: about 3,000 snapshot records, so a task's overhead is small next to its work.
 BLOCK_BYTES = 1 << 20
-# Blocks in flight per worker: the caller's commits and checkpoints wait on the disk for a few hundred
-# milliseconds at a time, and the workers should spend those parsing, not waiting for new blocks.
-BLOCKS_AHEAD = 8
+# Blocks in flight per worker: the caller stores a batch (about 16 blocks) and waits on the disk for up to
+# a second at a time, and the workers should spend that parsing, not waiting for new blocks.
+BLOCKS_AHEAD = 16
 # Below this a file parses faster than worker processes start.
 MIN_PARALLEL_BYTES = 32 * 1024 * 1024
 MAX_WORKERS = 8
