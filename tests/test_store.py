@@ -93,6 +93,32 @@ def test_two_arxiv_papers_with_one_title_stay_apart(home: Path) -> None:
     assert sorted(store.paper_ids()) == ["2401.00001", "2401.00002"]
 
 
+def test_title_lookups_of_arxiv_rows_use_the_index_of_title_only_papers(home: Path) -> None:
+    store = open_store(home)
+    store.upsert_papers([arxiv_paper(1, title="Sparse Mixtures"),
+                         make_paper(title="Dense Mixtures", abstract="A title-only capture.", source="hf-page")])
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    # an arXiv-only batch: one row is the title-only capture's paper, one shares an arXiv paper's title
+    result = store.upsert_papers([arxiv_paper(2, title="Dense mixtures"), arxiv_paper(3, title="Sparse mixtures")])
+    store.conn.set_trace_callback(None)
+    assert result.status == {"2401.00002": UPDATED, "2401.00003": ADDED}
+    lookups = [s for s in statements if "title_hash IN" in s]
+    assert lookups and all("INDEXED BY papers_title_only" in s for s in lookups)
+    plan = " ".join(str(r) for r in store.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM papers INDEXED BY papers_title_only "
+        "WHERE title_hash IN (1, 2) AND arxiv_id IS NULL"))
+    assert "papers_title_only" in plan
+    # a title-only row still finds arXiv papers: its key is looked up among all papers
+    statements.clear()
+    store.conn.set_trace_callback(statements.append)
+    again = make_paper(title="Sparse  mixtures", abstract="Seen on a page.", source="hf-page")
+    assert store.upsert_papers([again]).status == {"2401.00003": UNCHANGED}
+    store.conn.set_trace_callback(None)
+    assert not any("papers_title_only" in s for s in statements if "title_hash IN" in s)
+    assert sorted(store.paper_ids()) == ["2401.00001", "2401.00002", "2401.00003"]
+
+
 def test_a_failing_batch_leaves_nothing(home: Path) -> None:
     store = open_store(home)
     store.upsert_papers([arxiv_paper(1)])
@@ -140,7 +166,7 @@ def test_a_database_made_before_the_title_hash_migrates_and_still_matches_by_tit
     """Built by the migrations up to the one before title_hash, then opened by this release."""
     from paperwire.store import database_path
 
-    before = [m for m in MIGRATIONS if m[0] != "0003_title_hash"]
+    before = MIGRATIONS[:[name for name, _ in MIGRATIONS].index("0003_title_hash")]
     path = database_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path)
@@ -156,7 +182,7 @@ def test_a_database_made_before_the_title_hash_migrates_and_still_matches_by_tit
     conn.close()
     store = open_store(home)
     indexes = {name for (name,) in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "papers_title_hash" in indexes and "papers_title_key" not in indexes
+    assert {"papers_title_hash", "papers_title_only"} <= indexes and "papers_title_key" not in indexes
     assert store.ids_by_title(["sparse attention revisited", "no such title"]) == {
         "sparse attention revisited": title_id("Sparse Attention, Revisited")}
     # the arXiv version of the title-only capture joins it instead of becoming a second paper

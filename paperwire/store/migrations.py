@@ -73,4 +73,8 @@ MIGRATIONS: list[Migration] = [
         "DROP INDEX papers_title_key",
         "CREATE INDEX papers_title_hash ON papers(title_hash)",
     ]),
+    # An arXiv paper's title is matched only against papers known by title alone: few, and in a small index.
+    ("0004_title_only_index", [
+        "CREATE INDEX papers_title_only ON papers(title_hash) WHERE arxiv_id IS NULL",
+    ]),
 ]

@@ -56,7 +56,7 @@ def paper_values(paper: Paper) -> list[Any]:
     """The COLUMNS values of a paper."""
     return [paper.id, paper.title, paper.abstract, _encode_json(paper.authors), _encode_json(paper.categories),
             paper.published, paper.updated, paper.listed_on, _encode_json(paper.links), paper.source,
-            paper.upvotes, paper.submitted_by, paper.arxiv_id, paper.version, paper.doi, paper.num_comments,
+            paper.upvotes, paper.submitted_by, paper.arxiv_id or None, paper.version, paper.doi, paper.num_comments,
             # the raw text is stored only where cleaning changed it (most abstracts have no LaTeX): half the bytes
             "" if paper.raw_title == paper.title else paper.raw_title,
             "" if paper.raw_abstract == paper.abstract else paper.raw_abstract]

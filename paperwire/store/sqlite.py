@@ -181,24 +181,34 @@ class SQLiteStore:
     def _match_by_title(self, rows: list[PaperRow]) -> dict[str, tuple]:
         """Stored records that are the same work as an incoming row with a different id."""
         keys: dict[str, list[PaperRow]] = {}
-        hashes: dict[str, int] = {}
         for row in rows:
             keys.setdefault(row[TITLE_KEY], []).append(row)
-            hashes[row[TITLE_KEY]] = row[TITLE_HASH]
+        # Two arXiv papers may share a title; only a title-only capture is merged. So a key that only
+        # arXiv rows bring (nearly every key of a bulk ingest) is looked up among title-only papers,
+        # in their small index, rather than probing the index of every title.
+        any_paper: dict[str, int] = {}
+        title_only: dict[str, int] = {}
+        for key, same in keys.items():
+            wanted = any_paper if any(not row[ARXIV_ID] for row in same) else title_only
+            wanted[key] = same[0][TITLE_HASH]
         matches: dict[str, tuple] = {}
-        for record in self._rows_by_title(hashes, f"{_SELECT_COLUMNS}, title_key"):
-            for row in keys[record[-1]]:
-                # Two arXiv papers may share a title; only a title-only capture is merged.
-                if not (row[ARXIV_ID] and record[1 + ARXIV_ID]):
-                    matches[row[0]] = record[:-1]
+        select = f"{_SELECT_COLUMNS}, title_key"
+        for hashes, only in ((any_paper, False), (title_only, True)):
+            for record in self._rows_by_title(hashes, select, title_only=only):
+                for row in keys[record[-1]]:
+                    if not (row[ARXIV_ID] and record[1 + ARXIV_ID]):
+                        matches[row[0]] = record[:-1]
         return matches
 
-    def _rows_by_title(self, hashes: dict[str, int], select: str) -> Iterator[tuple]:
+    def _rows_by_title(self, hashes: dict[str, int], select: str, *, title_only: bool = False) -> Iterator[tuple]:
         """Rows of `select` (whose last column is title_key) for papers with one of these title keys
-        (given with their hashes), oldest first within each chunk of keys."""
+        (given with their hashes), oldest first within each chunk of keys; `title_only`: only papers
+        without an arXiv id."""
+        source = "papers INDEXED BY papers_title_only" if title_only else "papers"
+        only = " AND arxiv_id IS NULL" if title_only else ""
         for chunk in _chunks(list(hashes)):
             rows = self.conn.execute(
-                f"{select} FROM papers WHERE title_hash IN ({','.join('?' * len(chunk))}) ORDER BY rev",
+                f"{select} FROM {source} WHERE title_hash IN ({','.join('?' * len(chunk))}){only} ORDER BY rev",
                 [hashes[k] for k in chunk]).fetchall()
             wanted = set(chunk)
             yield from (row for row in rows if row[-1] in wanted)  # a shared hash is not a shared title
