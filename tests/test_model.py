@@ -12,6 +12,7 @@ from paperwire.model import (
     _url_matches,
     canonical_id,
     clean_text,
+    collapse_whitespace,
     extract_links,
     make_paper,
     merge_papers,
@@ -148,3 +149,21 @@ def test_url_matches_are_the_patterns_own_matches(text: str) -> None:
     # exactly what scanning every position with the pattern finds.
     found = [m.span() for m in _url_matches(text, text.lower())]
     assert found == [m.span() for m in _URL.finditer(text)]
+
+
+_SPACE_PIECES = [" ", "  ", "\n", "\r\n", "\t", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2003", "a",
+                 "word", "é", ".", ""]
+
+
+@given(st.lists(st.sampled_from(_SPACE_PIECES), max_size=30).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_collapse_whitespace_is_split_and_join(text: str) -> None:
+    # The fast path (ASCII text broken only by newlines and single spaces) and the general one agree
+    # with str.split on every kind of whitespace, at the ends and in runs.
+    assert collapse_whitespace(text) == " ".join(text.split())
+
+
+def test_collapse_whitespace_of_an_abstract_as_the_snapshot_writes_it() -> None:
+    raw = "  We study sparse\nexperts at scale.\nResults  improve\n"
+    assert collapse_whitespace(raw) == "We study sparse experts at scale. Results improve"
+    assert collapse_whitespace("line one\nline two\n") == "line one line two"

@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from paperwire.model import Paper
+from paperwire.model import Paper, collapse_whitespace
 from paperwire.sources.parallel import available_cores
 
 MINILM_NAME = "minilm:all-MiniLM-L6-v2"
@@ -65,8 +65,8 @@ class Embedder(Protocol):
 
 def text_for_embedding(paper: Paper) -> str:
     """Title and abstract as one passage, cut at a word boundary near MAX_EMBED_CHARS."""
-    title = " ".join(paper.title.split())
-    abstract = " ".join(paper.abstract.split())
+    title = collapse_whitespace(paper.title)
+    abstract = collapse_whitespace(paper.abstract)
     if title and abstract:
         text = f"{title}{'' if title[-1] in '.?!' else '.'} {abstract}"
     else:

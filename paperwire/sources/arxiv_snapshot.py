@@ -100,7 +100,7 @@ def _first_day(entries: Iterable[dict[str, Any]]) -> str | None:
     return None
 
 
-def record_to_item(record: Any, name: str, location: str) -> ParseItem:
+def record_to_item(record: Any, name: str, location: str, *, valid_unicode: bool = False) -> ParseItem:
     if not isinstance(record, dict):
         return Rejected(name, location, "record is not a JSON object")
     raw_id = record.get("id")
@@ -110,7 +110,7 @@ def record_to_item(record: Any, name: str, location: str) -> ParseItem:
     arxiv_id = raw_id.strip() + (f"v{number}" if number and "v" not in raw_id[-3:] else "")
     categories = record.get("categories")
     return paper_or_rejection(
-        name, location,
+        name, location, valid_unicode=valid_unicode,
         title=str(record.get("title") or ""),
         abstract=str(record.get("abstract") or ""),
         arxiv_id=arxiv_id,
@@ -137,6 +137,8 @@ def parse_lines(lines: Iterable[tuple[int, str | Rejected]], name: str) -> Itera
             continue
         try:
             record = orjson.loads(line)
+            # the line is strict UTF-8 and orjson refuses lone surrogate escapes: the text is valid Unicode
+            valid_unicode = True
         except orjson.JSONDecodeError:
             # orjson is several times faster but refuses what the standard parser accepts (lone surrogate
             # escapes, NaN, huge integers); the standard parser decides, and words the error.
@@ -145,4 +147,5 @@ def parse_lines(lines: Iterable[tuple[int, str | Rejected]], name: str) -> Itera
             except json.JSONDecodeError as exc:
                 yield Rejected(name, f"line {number}", f"invalid JSON ({exc.msg} at column {exc.colno})")
                 continue
-        yield record_to_item(record, name, f"line {number}")
+            valid_unicode = False
+        yield record_to_item(record, name, f"line {number}", valid_unicode=valid_unicode)

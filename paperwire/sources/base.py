@@ -84,8 +84,10 @@ def iter_lines(stream: BinaryIO, name: str, *, first_line: int = 1) -> Iterator[
             yield number, Rejected(name, f"line {number}", f"invalid UTF-8 at byte {exc.start}")
 
 
-def paper_or_rejection(name: str, location: str, **fields: object) -> ParseItem:
-    """make_paper with the checks every source shares; a bad record becomes a Rejected."""
+def paper_or_rejection(name: str, location: str, *, valid_unicode: bool = False, **fields: object) -> ParseItem:
+    """make_paper with the checks every source shares; a bad record becomes a Rejected. `valid_unicode`:
+    the caller knows its text holds no lone surrogates (strict UTF-8 read by a decoder that refuses
+    surrogate escapes), so that check is skipped."""
     from paperwire.model import make_paper
 
     title = str(fields.get("title") or "").strip()
@@ -97,6 +99,6 @@ def paper_or_rejection(name: str, location: str, **fields: object) -> ParseItem:
         paper = make_paper(**fields)  # type: ignore[arg-type]
     except (ValueError, TypeError) as exc:
         return Rejected(name, location, str(exc))
-    if _has_surrogates(paper):
+    if not valid_unicode and _has_surrogates(paper):
         return Rejected(name, location, "text is not valid Unicode (invalid UTF-8 or a lone surrogate escape)")
     return paper

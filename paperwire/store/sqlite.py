@@ -143,14 +143,13 @@ class SQLiteStore:
             by_title = self._match_by_title(unknown) if unknown else {}
             rev = self.max_rev()
             today = date.today().isoformat()
-            inserts: list[tuple] = []
-            for pid, row in incoming.items():
-                stored = existing.get(pid) or by_title.get(pid)
-                if stored is None:
-                    rev += 1
-                    inserts.append((rev, *row, today))
-                    status[pid] = ADDED
-                    continue
+            # New papers are inserted together at the end; most batches of a first bulk ingest are only that.
+            fresh = [row for pid, row in incoming.items() if pid not in existing and pid not in by_title]
+            for row in fresh:
+                status[row[0]] = ADDED
+            known = [(pid, row) for pid, row in incoming.items() if pid in existing or pid in by_title]
+            for pid, row in known:
+                stored = existing.get(pid) or by_title[pid]
                 if stored[1] == pid and stored[1:] == row[:PAPER_COLUMNS]:
                     status.setdefault(pid, UNCHANGED)  # the same record again (most of a re-ingest): nothing to merge
                     continue
@@ -174,23 +173,27 @@ class SQLiteStore:
                 rev += 1
                 self.conn.execute(_UPDATE, [rev, *paper_row(merged)[1:], merged.id])
                 status[merged.id] = UPDATED
-            if inserts:
-                self.conn.executemany(_INSERT, inserts)
+            if fresh:
+                self.conn.executemany(_INSERT, [(number, *row, today) for number, row in enumerate(fresh, rev + 1)])
         return result
 
     def _match_by_title(self, rows: list[PaperRow]) -> dict[str, tuple]:
         """Stored records that are the same work as an incoming row with a different id."""
         keys: dict[str, list[PaperRow]] = {}
-        for row in rows:
-            keys.setdefault(row[TITLE_KEY], []).append(row)
         # Two arXiv papers may share a title; only a title-only capture is merged. So a key that only
         # arXiv rows bring (nearly every key of a bulk ingest) is looked up among title-only papers,
         # in their small index, rather than probing the index of every title.
         any_paper: dict[str, int] = {}
-        title_only: dict[str, int] = {}
-        for key, same in keys.items():
-            wanted = any_paper if any(not row[ARXIV_ID] for row in same) else title_only
-            wanted[key] = same[0][TITLE_HASH]
+        for row in rows:
+            key = row[TITLE_KEY]
+            same = keys.get(key)
+            if same is None:
+                keys[key] = [row]
+            else:
+                same.append(row)
+            if not row[ARXIV_ID]:
+                any_paper[key] = row[TITLE_HASH]
+        title_only = {key: same[0][TITLE_HASH] for key, same in keys.items() if key not in any_paper}
         matches: dict[str, tuple] = {}
         select = f"{_SELECT_COLUMNS}, title_key"
         for hashes, only in ((any_paper, False), (title_only, True)):
