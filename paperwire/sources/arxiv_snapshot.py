@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import date
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any, BinaryIO
 
 import orjson
@@ -69,9 +70,13 @@ def _created_day(text: str) -> str:
     """ISO day of an RFC 2822 date such as "Mon, 2 Apr 2007 19:18:42 GMT" (ValueError if not one)."""
     match = _SNAPSHOT_DATE.fullmatch(text.strip())
     if match:
-        day, month, year, _ = match.groups()
-        return date(int(year), _MONTHS[month], int(day)).isoformat()
+        return _iso_day(*match.group(3, 2, 1))
     return parsedate_to_datetime(text).date().isoformat()
+
+
+@lru_cache(maxsize=8192)  # a snapshot's versions fall on a few thousand days
+def _iso_day(year: str, month: str, day: str) -> str:
+    return date(int(year), _MONTHS[month], int(day)).isoformat()
 
 
 def _version_dates(record: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
