@@ -119,6 +119,24 @@ def test_title_lookups_of_arxiv_rows_use_the_index_of_title_only_papers(home: Pa
     assert sorted(store.paper_ids()) == ["2401.00001", "2401.00002", "2401.00003"]
 
 
+def test_rows_for_one_stored_paper_in_one_batch_each_see_what_the_other_wrote(home: Path) -> None:
+    store = open_store(home)
+    capture = make_paper(title="Attention Is All You Need", abstract="Seen on a page.", source="hf-page",
+                         upvotes=9)
+    store.upsert_papers([capture])
+    # two arXiv papers with the capture's title: the first takes the capture over, the second is another paper
+    result = store.upsert_papers([arxiv_paper(1, title="Attention is all you need"),
+                                  arxiv_paper(2, title="Attention is all you need")])
+    assert result.status == {"2401.00001": UPDATED, "2401.00002": ADDED}
+    assert sorted(store.paper_ids()) == ["2401.00001", "2401.00002"]
+    assert store.get_paper(capture.id).id == "2401.00001" and store.get_paper("2401.00001").upvotes == 9
+    # a new version by id and the capture again (an alias of the same paper) in one batch: neither is lost
+    result = store.upsert_papers([arxiv_paper(1, 2), capture.with_changes(upvotes=30)])
+    assert result.status == {"2401.00001": UPDATED}
+    stored = store.get_paper("2401.00001")
+    assert (stored.version, stored.upvotes) == (2, 30)
+
+
 def test_a_failing_batch_leaves_nothing(home: Path) -> None:
     store = open_store(home)
     store.upsert_papers([arxiv_paper(1)])
@@ -175,8 +193,9 @@ def test_a_database_made_before_the_title_hash_migrates_and_still_matches_by_tit
             conn.execute(statement)
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
         conn.execute("INSERT INTO schema_migrations(name) VALUES (?)", (name,))
-    conn.execute("INSERT INTO papers (id, rev, title, abstract, title_key, ingested_on) "
-                 "VALUES (?, 1, 'Sparse Attention, Revisited', 'x', 'sparse attention revisited', '2024-01-01')",
+    # written by an outside tool: an empty arXiv id rather than none
+    conn.execute("INSERT INTO papers (id, rev, title, abstract, title_key, ingested_on, arxiv_id) "
+                 "VALUES (?, 1, 'Sparse Attention, Revisited', 'x', 'sparse attention revisited', '2024-01-01', '')",
                  (title_id("Sparse Attention, Revisited"),))
     conn.commit()
     conn.close()

@@ -75,6 +75,7 @@ MIGRATIONS: list[Migration] = [
     ]),
     # An arXiv paper's title is matched only against papers known by title alone: few, and in a small index.
     ("0004_title_only_index", [
+        "UPDATE papers SET arxiv_id = NULL WHERE arxiv_id = ''",  # "no arXiv id" is NULL, as rows now write it
         "CREATE INDEX papers_title_only ON papers(title_hash) WHERE arxiv_id IS NULL",
     ]),
 ]

@@ -148,8 +148,17 @@ class SQLiteStore:
             for row in fresh:
                 status[row[0]] = ADDED
             known = [(pid, row) for pid, row in incoming.items() if pid in existing or pid in by_title]
+            claimed: set[str] = set()  # stored papers a row of this pass has been merged with
+            deferred: list[PaperRow] = []
             for pid, row in known:
                 stored = existing.get(pid) or by_title[pid]
+                if stored[1] in claimed:
+                    # Two rows for one stored paper (its id and an alias, or two arXiv papers whose title is
+                    # a title-only capture's): the second would merge into a record the first has changed.
+                    # It goes into a second pass that reads the store again.
+                    deferred.append(row)
+                    continue
+                claimed.add(stored[1])
                 if stored[1] == pid and stored[1:] == row[:PAPER_COLUMNS]:
                     status.setdefault(pid, UNCHANGED)  # the same record again (most of a re-ingest): nothing to merge
                     continue
@@ -175,6 +184,10 @@ class SQLiteStore:
                 status[merged.id] = UPDATED
             if fresh:
                 self.conn.executemany(_INSERT, [(number, *row, today) for number, row in enumerate(fresh, rev + 1)])
+            if deferred:
+                for pid, state in self.upsert_papers(deferred).status.items():
+                    if status.get(pid, UNCHANGED) == UNCHANGED:
+                        status[pid] = state
         return result
 
     def _match_by_title(self, rows: list[PaperRow]) -> dict[str, tuple]:
