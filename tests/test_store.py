@@ -137,6 +137,20 @@ def test_rows_for_one_stored_paper_in_one_batch_each_see_what_the_other_wrote(ho
     assert (stored.version, stored.upvotes) == (2, 30)
 
 
+def test_a_title_only_capture_joins_its_arxiv_paper_new_in_the_same_batch(home: Path) -> None:
+    store = open_store(home)
+    capture = make_paper(title="Scaling Laws for Sparse Experts", abstract="Seen on a page.", source="hf-page",
+                         upvotes=5, listed_on="2025-03-11")
+    paper = arxiv_paper(9, title="Scaling laws for sparse experts", published="2025-03-05", listed_on=None)
+    other = make_paper(title="Another Page Paper", abstract="Only on a page.", source="hf-page")
+    result = store.upsert_papers([capture, paper, other])
+    assert result.status == {"2401.00009": ADDED, other.id: ADDED}
+    assert sorted(store.paper_ids()) == sorted(["2401.00009", other.id])
+    stored = store.get_paper(capture.id)
+    assert stored.id == "2401.00009" and stored.upvotes == 5
+    assert (stored.published, stored.listed_on) == ("2025-03-05", "2025-03-11")
+
+
 def test_a_failing_batch_leaves_nothing(home: Path) -> None:
     store = open_store(home)
     store.upsert_papers([arxiv_paper(1)])

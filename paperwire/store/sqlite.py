@@ -145,17 +145,22 @@ class SQLiteStore:
             today = date.today().isoformat()
             # New papers are inserted together at the end; most batches of a first bulk ingest are only that.
             fresh = [row for pid, row in incoming.items() if pid not in existing and pid not in by_title]
+            deferred: list[PaperRow] = []  # rows stored by a second pass, which reads the store again
+            if any(not row[ARXIV_ID] for row in fresh):
+                # A title-only capture of an arXiv paper that is new in this batch too joins it in the second pass.
+                arxiv_keys = {row[TITLE_KEY] for row in fresh if row[ARXIV_ID]}
+                deferred = [row for row in fresh if not row[ARXIV_ID] and row[TITLE_KEY] in arxiv_keys]
+                if deferred:
+                    fresh = [row for row in fresh if row[ARXIV_ID] or row[TITLE_KEY] not in arxiv_keys]
             for row in fresh:
                 status[row[0]] = ADDED
             known = [(pid, row) for pid, row in incoming.items() if pid in existing or pid in by_title]
             claimed: set[str] = set()  # stored papers a row of this pass has been merged with
-            deferred: list[PaperRow] = []
             for pid, row in known:
                 stored = existing.get(pid) or by_title[pid]
                 if stored[1] in claimed:
                     # Two rows for one stored paper (its id and an alias, or two arXiv papers whose title is
                     # a title-only capture's): the second would merge into a record the first has changed.
-                    # It goes into a second pass that reads the store again.
                     deferred.append(row)
                     continue
                 claimed.add(stored[1])
