@@ -136,64 +136,73 @@ class SQLiteStore:
         result = UpsertResult()
         if not incoming:
             return result
-        status = result.status
         with self.transaction():
-            existing = self._records(list(incoming))
-            unknown = [row for pid, row in incoming.items() if pid not in existing]
-            by_title = self._match_by_title(unknown) if unknown else {}
-            rev = self.max_rev()
-            today = date.today().isoformat()
-            # New papers are inserted together at the end; most batches of a first bulk ingest are only that.
-            fresh = [row for pid, row in incoming.items() if pid not in existing and pid not in by_title]
-            deferred: list[PaperRow] = []  # rows stored by a second pass, which reads the store again
-            if any(not row[ARXIV_ID] for row in fresh):
-                # A title-only capture of an arXiv paper that is new in this batch too joins it in the second pass.
-                arxiv_keys = {row[TITLE_KEY] for row in fresh if row[ARXIV_ID]}
-                deferred = [row for row in fresh if not row[ARXIV_ID] and row[TITLE_KEY] in arxiv_keys]
-                if deferred:
-                    fresh = [row for row in fresh if row[ARXIV_ID] or row[TITLE_KEY] not in arxiv_keys]
-            for row in fresh:
-                status[row[0]] = ADDED
-            known = [(pid, row) for pid, row in incoming.items() if pid in existing or pid in by_title]
-            claimed: set[str] = set()  # stored papers a row of this pass has been merged with
-            for pid, row in known:
-                stored = existing.get(pid) or by_title[pid]
-                if stored[1] in claimed:
-                    # Two rows for one stored paper (its id and an alias, or two arXiv papers whose title is
-                    # a title-only capture's): the second would merge into a record the first has changed.
-                    deferred.append(row)
-                    continue
-                claimed.add(stored[1])
-                if stored[1] == pid and stored[1:] == row[:PAPER_COLUMNS]:
-                    status.setdefault(pid, UNCHANGED)  # the same record again (most of a re-ingest): nothing to merge
-                    continue
-                old = _row_to_paper(stored)
-                merged = merge_papers(old, row_paper(row))
-                if merged.arxiv_id and old.id.startswith(TITLE_ID_PREFIX):
-                    # The paper was known by title; now its arXiv id is known: re-key it, keep the alias.
-                    merged.id = merged.arxiv_id
-                    self.conn.execute("UPDATE papers SET id = ? WHERE id = ?", (merged.id, old.id))
-                    self.conn.execute("INSERT OR REPLACE INTO paper_aliases(alias, paper_id) VALUES (?, ?)",
-                                      (old.id, merged.id))
-                    self.conn.execute("UPDATE paper_aliases SET paper_id = ? WHERE paper_id = ?",
-                                      (merged.id, old.id))
-                elif pid != merged.id:
-                    # a title-only capture joined a paper stored under its arXiv id: its id must resolve
-                    self.conn.execute("INSERT OR IGNORE INTO paper_aliases(alias, paper_id) VALUES (?, ?)",
-                                      (pid, merged.id))
-                if merged == old:
-                    status.setdefault(merged.id, UNCHANGED)
-                    continue
-                rev += 1
-                self.conn.execute(_UPDATE, [rev, *paper_row(merged)[1:], merged.id])
-                status[merged.id] = UPDATED
-            if fresh:
-                self.conn.executemany(_INSERT, [(number, *row, today) for number, row in enumerate(fresh, rev + 1)])
-            if deferred:
-                for pid, state in self.upsert_papers(deferred).status.items():
-                    if status.get(pid, UNCHANGED) == UNCHANGED:
-                        status[pid] = state
+            while incoming:
+                # Rows a pass cannot store safely come back for another pass, which reads the store again;
+                # every pass stores at least one row, so this ends.
+                status: dict[str, str] = {}
+                deferred = self._store_pass(incoming, status)
+                for pid, state in status.items():
+                    if result.status.get(pid, UNCHANGED) == UNCHANGED:
+                        result.status[pid] = state
+                incoming = {row[0]: row for row in deferred}
         return result
+
+    def _store_pass(self, incoming: dict[str, PaperRow], status: dict[str, str]) -> list[PaperRow]:
+        """Store rows (by id, none twice) in the open transaction, recording each paper's status;
+        return the rows left for another pass."""
+        existing = self._records(list(incoming))
+        unknown = [row for pid, row in incoming.items() if pid not in existing]
+        by_title = self._match_by_title(unknown) if unknown else {}
+        rev = self.max_rev()
+        today = date.today().isoformat()
+        # New papers are inserted together at the end; most batches of a first bulk ingest are only that.
+        fresh = [row for pid, row in incoming.items() if pid not in existing and pid not in by_title]
+        deferred: list[PaperRow] = []
+        if any(not row[ARXIV_ID] for row in fresh):
+            # A title-only capture of an arXiv paper that is new in this batch too joins it in the next pass.
+            arxiv_keys = {row[TITLE_KEY] for row in fresh if row[ARXIV_ID]}
+            deferred = [row for row in fresh if not row[ARXIV_ID] and row[TITLE_KEY] in arxiv_keys]
+            if deferred:
+                fresh = [row for row in fresh if row[ARXIV_ID] or row[TITLE_KEY] not in arxiv_keys]
+        for row in fresh:
+            status[row[0]] = ADDED
+        known = [(pid, row) for pid, row in incoming.items() if pid in existing or pid in by_title]
+        claimed: set[str] = set()  # stored papers a row of this pass has been merged with
+        for pid, row in known:
+            stored = existing.get(pid) or by_title[pid]
+            if stored[1] in claimed:
+                # Two rows for one stored paper (its id and an alias, or two arXiv papers whose title is
+                # a title-only capture's): the second would merge into a record the first has changed.
+                deferred.append(row)
+                continue
+            claimed.add(stored[1])
+            if stored[1] == pid and stored[1:] == row[:PAPER_COLUMNS]:
+                status.setdefault(pid, UNCHANGED)  # the same record again (most of a re-ingest): nothing to merge
+                continue
+            old = _row_to_paper(stored)
+            merged = merge_papers(old, row_paper(row))
+            if merged.arxiv_id and old.id.startswith(TITLE_ID_PREFIX):
+                # The paper was known by title; now its arXiv id is known: re-key it, keep the alias.
+                merged.id = merged.arxiv_id
+                self.conn.execute("UPDATE papers SET id = ? WHERE id = ?", (merged.id, old.id))
+                self.conn.execute("INSERT OR REPLACE INTO paper_aliases(alias, paper_id) VALUES (?, ?)",
+                                  (old.id, merged.id))
+                self.conn.execute("UPDATE paper_aliases SET paper_id = ? WHERE paper_id = ?",
+                                  (merged.id, old.id))
+            elif pid != merged.id:
+                # a title-only capture joined a paper stored under its arXiv id: its id must resolve
+                self.conn.execute("INSERT OR IGNORE INTO paper_aliases(alias, paper_id) VALUES (?, ?)",
+                                  (pid, merged.id))
+            if merged == old:
+                status.setdefault(merged.id, UNCHANGED)
+                continue
+            rev += 1
+            self.conn.execute(_UPDATE, [rev, *paper_row(merged)[1:], merged.id])
+            status[merged.id] = UPDATED
+        if fresh:
+            self.conn.executemany(_INSERT, [(number, *row, today) for number, row in enumerate(fresh, rev + 1)])
+        return deferred
 
     def _match_by_title(self, rows: list[PaperRow]) -> dict[str, tuple]:
         """Stored records that are the same work as an incoming row with a different id."""
