@@ -19,7 +19,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from paperwire.digest.settings import MailSettings
-from paperwire.model import Paper
+from paperwire.model import Paper, collapse_whitespace
 
 MAX_EMAIL_LENGTH = 254
 # Deliberately narrower than RFC 5322: ASCII, no quoting, no comments, a dotted domain.
@@ -52,7 +52,7 @@ def templates() -> Environment:
 
 def short_text(text: str, limit: int = ABSTRACT_CHARS) -> str:
     """The start of a text, cut at a word boundary."""
-    text = " ".join((text or "").split())
+    text = collapse_whitespace(text or "")
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]

@@ -70,12 +70,12 @@ def _created_day(text: str) -> str:
     """ISO day of an RFC 2822 date such as "Mon, 2 Apr 2007 19:18:42 GMT" (ValueError if not one)."""
     match = _SNAPSHOT_DATE.fullmatch(text.strip())
     if match:
-        return _iso_day(*match.group(3, 2, 1))
+        return _iso_date(*match.group(3, 2, 1))
     return parsedate_to_datetime(text).date().isoformat()
 
 
 @lru_cache(maxsize=8192)  # a snapshot's versions fall on a few thousand days
-def _iso_day(year: str, month: str, day: str) -> str:
+def _iso_date(year: str, month: str, day: str) -> str:
     return date(int(year), _MONTHS[month], int(day)).isoformat()
 
 

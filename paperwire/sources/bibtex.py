@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from paperwire.model import clean_text, parse_arxiv_id
+from paperwire.model import clean_text, collapse_whitespace, parse_arxiv_id
 from paperwire.sources.base import LibraryEntry, ParseItem, Rejected, paper_or_rejection
 from paperwire.sources.citation import arxiv_id_of, doi_of, iso_day, year_of
 
@@ -106,10 +106,6 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _records(stream: BinaryIO, name: str) -> Iterator[_Record | Rejected]:
     # imported here: slow to import, and most commands never read BibTeX
     import bibtexparser
@@ -169,8 +165,8 @@ def _to_item(record: _Record, name: str) -> ParseItem:
     if isinstance(item, Rejected):
         return item
     # display text is decoded; the raw fields keep the LaTeX as written
-    return item.with_changes(raw_title=_collapse(record.raw.get("title", title)),
-                             raw_abstract=_collapse(record.raw.get("abstract", abstract)))
+    return item.with_changes(raw_title=collapse_whitespace(record.raw.get("title", title)),
+                             raw_abstract=collapse_whitespace(record.raw.get("abstract", abstract)))
 
 
 def parse(stream: BinaryIO, name: str) -> Iterator[ParseItem]:

@@ -140,24 +140,24 @@ class SQLiteStore:
             while incoming:
                 # Rows a pass cannot store safely come back for another pass, which reads the store again;
                 # every pass stores at least one row, so this ends.
-                status: dict[str, str] = {}
-                deferred = self._store_pass(incoming, status)
+                status, deferred = self._store_pass(incoming)
                 for pid, state in status.items():
                     if result.status.get(pid, UNCHANGED) == UNCHANGED:
                         result.status[pid] = state
                 incoming = {row[0]: row for row in deferred}
         return result
 
-    def _store_pass(self, incoming: dict[str, PaperRow], status: dict[str, str]) -> list[PaperRow]:
-        """Store rows (by id, none twice) in the open transaction, recording each paper's status;
-        return the rows left for another pass."""
+    def _store_pass(self, incoming: dict[str, PaperRow]) -> tuple[dict[str, str], list[PaperRow]]:
+        """Store rows (by id, none twice) in the open transaction: each paper's status, and the rows
+        left for another pass."""
+        status: dict[str, str] = {}
         existing = self._records(list(incoming))
         unknown = [row for pid, row in incoming.items() if pid not in existing]
         by_title = self._match_by_title(unknown) if unknown else {}
         rev = self.max_rev()
         today = date.today().isoformat()
         # New papers are inserted together at the end; most batches of a first bulk ingest are only that.
-        fresh = [row for pid, row in incoming.items() if pid not in existing and pid not in by_title]
+        fresh = [row for row in unknown if row[0] not in by_title]
         deferred: list[PaperRow] = []
         if any(not row[ARXIV_ID] for row in fresh):
             # A title-only capture of an arXiv paper that is new in this batch too joins it in the next pass.
@@ -202,7 +202,7 @@ class SQLiteStore:
             status[merged.id] = UPDATED
         if fresh:
             self.conn.executemany(_INSERT, [(number, *row, today) for number, row in enumerate(fresh, rev + 1)])
-        return deferred
+        return status, deferred
 
     def _match_by_title(self, rows: list[PaperRow]) -> dict[str, tuple]:
         """Stored records that are the same work as an incoming row with a different id."""
