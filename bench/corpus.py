@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -218,6 +218,14 @@ def seed_models(seed: int = 0) -> tuple[WordModel, WordModel]:
             WordModel.fit(abstracts, tail_size=200_000, seed=seed))
 
 
+@lru_cache(maxsize=4)
+def _chunk_models(topic_share: float | None) -> tuple[WordModel, WordModel]:
+    title_model, abstract_model = seed_models()
+    if topic_share is None:
+        return title_model, abstract_model
+    return replace(title_model, p_topic=topic_share), replace(abstract_model, p_topic=topic_share)
+
+
 # ------------------------------------------------------------------ paper-shaped records
 
 # Primary categories roughly in proportion to recent arXiv CS/stat/math volume.
@@ -238,15 +246,18 @@ _FAMILY = ("Abe Adeyemi Ahmed Bauer Becker Brown Chen Cohen da Silva Dubois Fern
            "Smith Suzuki Tanaka Wang Weber Wu Xu Yamamoto Yang Zhang Zhao Zhou").split()
 
 
-def generate_papers(n: int, seed: int = 0, *, start: int = 0) -> Iterator[dict]:
-    """Synthetic papers {"title", "abstract", "authors": [(family, given)], "categories": [...]}.
+def generate_papers(n: int, seed: int = 0, *, start: int = 0, topic_share: float | None = None) -> Iterator[dict]:
+    """Synthetic papers {"title", "abstract", "authors": [(family, given)], "categories": [...], "topic"}.
+
+    "topic" is the index, in `seed_texts()` order, of the sample paper whose words the paper borrows.
+    `topic_share` overrides the share of words taken from it (0 turns topics off, for ablations).
 
     Paper i depends only on (seed, i): the first k papers of a larger run are the papers of a
     smaller one, and `start` skips ahead (to generate disjoint slices in parallel). Abstract lengths
     follow a log-normal around 1,000 characters, as on arXiv."""
     first_chunk, end = start // CHUNK, start + n
     for chunk in range(first_chunk, (end + CHUNK - 1) // CHUNK):
-        papers = paper_chunk(seed, chunk)
+        papers = paper_chunk(seed, chunk, topic_share)
         lo = max(start - chunk * CHUNK, 0)
         hi = min(end - chunk * CHUNK, CHUNK)
         yield from papers[lo:hi]
@@ -255,9 +266,9 @@ def generate_papers(n: int, seed: int = 0, *, start: int = 0) -> Iterator[dict]:
 CHUNK = 4096  # papers drawn together; part of the determinism contract, do not change lightly
 
 
-def paper_chunk(seed: int, chunk: int) -> list[dict]:
+def paper_chunk(seed: int, chunk: int, topic_share: float | None = None) -> list[dict]:
     """Papers chunk * CHUNK … (chunk + 1) * CHUNK - 1 of the run with this seed."""
-    title_model, abstract_model = seed_models()
+    title_model, abstract_model = _chunk_models(topic_share)
     rng = np.random.default_rng([seed, chunk])
     size = CHUNK
     cats = [c for c, _ in CATEGORIES]
@@ -286,5 +297,6 @@ def paper_chunk(seed: int, chunk: int) -> list[dict]:
             "abstract": abstracts[i],
             "authors": [(_FAMILY[f], _GIVEN[g]) for f, g in zip(family[i][:k], given[i][:k], strict=True)],
             "categories": categories,
+            "topic": int(topics[i]),
         })
     return papers
