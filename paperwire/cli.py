@@ -296,7 +296,8 @@ def print_hits(hits: list[Any], json_output: bool) -> None:
             click.echo(f"     {hit.snippet}")
 
 
-@main.command()
+# A query may start with an exclusion (-word, -"a phrase"): that is the query, not an unknown option.
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("query")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--offset", default=0, type=click.IntRange(0, 1000))

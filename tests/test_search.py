@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 from pathlib import Path
 
@@ -93,6 +94,28 @@ def test_bad_queries_raise_query_error(index, bad: str) -> None:
         index.search(bad)
 
 
+@pytest.mark.parametrize("bad", ["bad", "\x00", "2024-1-1", "2024-13-45", "0000-00-00", "9999-99-99", "\udcff"])
+@pytest.mark.parametrize("option", ["date_from", "date_to"])
+def test_bad_date_options_raise_query_error(index, bad: str, option: str) -> None:
+    for mode in ("hybrid", "lexical", "semantic"):
+        with pytest.raises(QueryError, match="bad date"):
+            index.search("diffusion", mode=mode, **{option: bad})
+
+
+def test_date_options_read_partial_days_as_the_query_syntax_does(index) -> None:
+    def ids(**options) -> list[str]:
+        return [h.id for h in index.search("diffusion", limit=50, mode="lexical", **options)]
+
+    days = sorted({day[:10] for h in index.search("diffusion", limit=50, mode="lexical")
+                   if (day := h.paper.published or h.paper.listed_on)})
+    month = days[-1][:7]
+    last = calendar.monthrange(int(month[:4]), int(month[5:]))[1]
+    assert ids(date_from=month, date_to=month) == ids(date_from=f"{month}-01", date_to=f"{month}-{last}") \
+        == [h.id for h in index.search(f"diffusion date:{month}", limit=50, mode="lexical")]
+    assert ids(date_from=month, date_to=month)
+    assert ids(date_from=" 2024 ") == ids(date_from="2024-01-01")
+
+
 @pytest.mark.parametrize("odd", ['"unbalanced quote', "'; DROP TABLE papers; --", "the of and", "NEAR/3 (a OR b)*",
                                  "\udcff invalid"])
 def test_odd_queries_never_crash(index, odd: str) -> None:
@@ -129,6 +152,14 @@ def test_cli_search_and_similar_contract(seed_home: Path, tmp_path: Path) -> Non
     assert bad.returncode == 2 and "unknown field" in bad.stderr and "Traceback" not in bad.stderr
     missing = run_cli(home, "similar", "2401.99999")
     assert missing.returncode == 1 and "no paper" in missing.stderr
+    for option, value in (("--from", "bad"), ("--until", "2024-13-45"), ("--from", "20240101x")):
+        proc = run_cli(home, "search", "diffusion", option, value, "--json")
+        assert proc.returncode == 2 and "bad date" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    # A query that starts with a minus (an exclusion) is the query, not an unknown option.
+    proc = run_cli(home, "search", '-"neural network" grokking', "--limit", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)
 
 
 def test_ingest_makes_new_papers_searchable_without_rebuild(seed_home: Path, tmp_path: Path) -> None:

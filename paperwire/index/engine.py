@@ -36,7 +36,7 @@ from paperwire.index.embed import (
 from paperwire.index.embed_worker import EmbeddingWorker, worth_it
 from paperwire.index.fusion import dense_weight, fuse, lexical_depth
 from paperwire.index.lexical import LexicalIndex
-from paperwire.index.query import ParsedQuery, QueryError, parse_query
+from paperwire.index.query import ParsedQuery, QueryError, day_bound, parse_query
 from paperwire.index.snippets import snippets
 from paperwire.model import Paper, canonical_id
 from paperwire.sources.parallel import available_cores
@@ -304,6 +304,8 @@ class SearchIndex:
         if not 0 <= offset <= MAX_OFFSET:
             raise QueryError(f"offset must be between 0 and {MAX_OFFSET}")
         parsed = parse_query(query)
+        date_from = day_bound(date_from, end=False, where="the from date")
+        date_to = day_bound(date_to, end=True, where="the until date")
         depth = max(100, 2 * (limit + offset))
         filters = {"categories": categories, "date_from": date_from, "date_to": date_to}
         lexical: list[tuple[str, float]] = []

@@ -162,6 +162,13 @@ def _parse_day(text: str, *, end: bool, where: str) -> str | None:
         return _bad_date(text, where)
 
 
+def day_bound(text: str | None, *, end: bool, where: str) -> str | None:
+    """A day range's bound given apart from the query text (an option, a form field) as YYYY-MM-DD, read
+    as `date:` reads it: "2024" or "2024-03" is the first day of the period, or the last when `end`.
+    None for nothing; QueryError naming `where` for anything that is not a date."""
+    return None if text is None else _parse_day(text, end=end, where=where)
+
+
 def _valid(year: int, month: int, day: int) -> bool:
     return 1 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
 

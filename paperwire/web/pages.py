@@ -132,8 +132,8 @@ def build_router(site: Site) -> APIRouter:
         if q.strip():
             try:
                 hits = site.search(q, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, mode=mode,
-                                   categories=[cat] if cat else None, date_from=_opt_day(date_from),
-                                   date_to=_opt_day(date_to))
+                                   categories=[cat] if cat else None, date_from=date_from.strip() or None,
+                                   date_to=date_to.strip() or None)
                 context["more"] = len(hits) > PAGE_SIZE
                 hits = hits[:PAGE_SIZE]
                 cards = cards_for(request, [h.paper for h in hits])
@@ -141,7 +141,7 @@ def build_router(site: Site) -> APIRouter:
                 for card, hit in zip(cards, hits, strict=True):
                     card.snippet = mark(hit.snippet)
                 context["cards"] = cards
-            except ValueError as exc:  # QueryError and bad dates: say what is wrong with the query
+            except ValueError as exc:  # QueryError (bad dates too): say what is wrong with the query
                 context["error"] = str(exc)
             except SearchUnavailable as exc:  # the page reloads itself until the index is there
                 context["error"] = str(exc)
@@ -433,15 +433,6 @@ def _period(parse: Any, text: str) -> Period:
         return parse(text)
     except BadPeriod as exc:
         raise HTTPException(404, str(exc)) from None
-
-
-def _opt_day(text: str) -> str | None:
-    if not text.strip():
-        return None
-    try:
-        return date.fromisoformat(text.strip()).isoformat()
-    except ValueError:
-        raise ValueError(f"not a date (YYYY-MM-DD): {text[:20]!r}") from None
 
 
 def _local_path(url: str) -> str | None:
