@@ -154,8 +154,8 @@ def minilm_directory() -> Path:
 
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 on the CPU: batches through sentence-transformers (about 30 abstracts/s on 2 cores),
-    queries through the same model exported to ONNX under the home (no torch import: a command-line
-    search starts in under a second instead of about 8)."""
+    up to SMALL_BATCH texts (a query, a paper or two) through the same model exported to ONNX under the
+    home (no torch import: a command-line search starts in about a second instead of about 10)."""
 
     name = MINILM_NAME
     dim = 384
@@ -166,23 +166,31 @@ class MiniLMEmbedder:
         self.query_model = self._open_query_model()
 
     def _open_query_model(self) -> Any:
-        """The ONNX query model, exported first if the home has none for this MiniLM; None if onnxruntime
-        cannot run it (queries then go through torch, with the same vectors)."""
+        """The ONNX query model, exported first if the home has none for this MiniLM. None when onnxruntime
+        is missing or the graph cannot be made or opened: queries then go through torch (same vectors)."""
         if self.graph_directory is None:
             return None
-        from paperwire.index.onnx_minilm import OnnxMiniLM, export_onnx
-
+        try:
+            from paperwire.index.onnx_minilm import OnnxMiniLM, export_onnx
+        except ImportError as exc:
+            log.warning("MiniLM queries run through torch: %s", exc)
+            return None
         is_current = _is_graph_of(self.source)
-        for attempt in range(2):
-            try:
-                _build_model_directory(self.graph_directory,
-                                       lambda tmp: _export_graph(self.source, tmp, export_onnx), is_current)
-                return OnnxMiniLM(self.graph_directory, self.source / "tokenizer.json", MINILM_MAX_TOKENS)
-            except Exception as exc:  # noqa: BLE001 - any failure leaves the torch path, never a wrong vector
-                if attempt == 0:  # a damaged file under a current record: export it again
-                    is_current = lambda record: False  # noqa: E731
-                    continue
-                log.warning("MiniLM queries run through torch: %s: %s", self.graph_directory, exc)
+        try:
+            for attempt in (1, 2):
+                with _model_directory(self.graph_directory,
+                                      lambda tmp: _export_graph(self.source, tmp, export_onnx), is_current) as record:
+                    try:  # opened under the lock: no other process replaces the graph meanwhile
+                        return OnnxMiniLM(self.graph_directory, self.source / "tokenizer.json", MINILM_MAX_TOKENS)
+                    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
+                        if attempt == 2:
+                            raise
+                        log.warning("%s: damaged MiniLM query graph, exporting it again: %s",
+                                    self.graph_directory, exc)
+                # Any current graph but the damaged one will do: another process may have exported it meanwhile.
+                is_current = _is_graph_of(self.source, besides=record)
+        except Exception as exc:  # noqa: BLE001 - the torch path gives the same vectors, only slower to start
+            log.warning("MiniLM queries run through torch: %s: %s", self.graph_directory, exc)
         return None
 
     def encode(self, texts: list[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -230,6 +238,10 @@ def _sentence_transformer(source: Path) -> tuple[Any, threading.Lock]:
         return _SENTENCE_MODELS[source]
 
 
+# Raised when the export changes (opset, inputs, pooling): homes export their graph again.
+ONNX_FORMAT = 1
+
+
 def onnx_model_directory(home: Path) -> Path:
     return home / "models" / "minilm-onnx"
 
@@ -247,9 +259,10 @@ def _read_record(directory: Path) -> dict[str, Any] | None:
         return None
 
 
-def _is_graph_of(source: Path) -> Callable[[dict[str, Any]], bool]:
-    made_from = _onnx_source_record(source)
-    return lambda record: all(record.get(k) == v for k, v in made_from.items())
+def _is_graph_of(source: Path, besides: dict[str, Any] | None = None) -> Callable[[dict[str, Any]], bool]:
+    """Whether a record is of a graph exported from `source` in the current format (and is not `besides`)."""
+    made_from = {**_onnx_source_record(source), "format": ONNX_FORMAT}
+    return lambda record: all(record.get(k) == v for k, v in made_from.items()) and record != besides
 
 
 def _export_graph(source: Path, tmp: Path, export: Callable[[Any, Path], None]) -> dict[str, Any]:
@@ -257,7 +270,8 @@ def _export_graph(source: Path, tmp: Path, export: Callable[[Any, Path], None]) 
     started = time.perf_counter()
     with lock:
         export(model[0].auto_model, tmp)
-    return {**_onnx_source_record(source), "export_seconds": round(time.perf_counter() - started, 2)}
+    return {**_onnx_source_record(source), "format": ONNX_FORMAT, "exported_at_ns": time.time_ns(),
+            "export_seconds": round(time.perf_counter() - started, 2)}
 
 
 class StaticEmbedder:
@@ -352,7 +366,7 @@ def static_model_directory(home: Path) -> Path:
 
 
 def distil_static_model(target: Path, *, pca_dims: int = STATIC_DIMS) -> dict[str, Any]:
-    """Distil the static model from the packaged MiniLM into `target`, atomically, without network.
+    """Distil the static model from the packaged MiniLM into `target` (once), without network.
 
     Returns the build record (also stored as paperwire.json)."""
 
@@ -375,30 +389,53 @@ def distil_static_model(target: Path, *, pca_dims: int = STATIC_DIMS) -> dict[st
         return {"name": STATIC_NAME, "source": MINILM_NAME, "pca_dims": pca_dims,
                 "distil_seconds": round(time.perf_counter() - started, 2)}
 
-    return _build_model_directory(target, distil)
+    with _model_directory(target, distil) as record:
+        return record
 
 
-def _build_model_directory(target: Path, build: Callable[[Path], dict[str, Any]],
-                           is_current: Callable[[dict[str, Any]], bool] = lambda record: True) -> dict[str, Any]:
-    """Run `build` in a temporary sibling of `target` and rename it into place with its record
-    (paperwire.json), under a lock so that two processes do not both spend the time. A directory whose
-    record `is_current` is kept; one without a record (an interrupted copy) or a stale one is replaced."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
+@contextmanager
+def _model_directory(target: Path, build: Callable[[Path], dict[str, Any]],
+                     is_current: Callable[[dict[str, Any]], bool] = lambda record: True,
+                     ) -> Iterator[dict[str, Any]]:
+    """Hold `target` (a model made once per home) while the block uses it, and yield its record.
+
+    A directory whose record (paperwire.json) `is_current` is used as it is. Otherwise `build` runs in a
+    temporary sibling, which is renamed into place with its record; leftovers of an interrupted build are
+    removed first. All of it happens under a lock, so two processes never both build, and none replaces
+    the directory while another opens it. A home this user cannot write is used without the lock if its
+    model is current (nobody can replace it there)."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(target.parent / f".{target.name}.lock", "a")  # noqa: SIM115 - held across the yield
+    except OSError:
+        record = _read_record(target)
+        if record is None or not is_current(record):
+            raise
+        yield record
+        return
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = _read_record(target)
-        if record is not None and is_current(record):
-            return record
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        try:
-            record = build(tmp)
-            (tmp / "paperwire.json").write_text(json.dumps(record, indent=2) + "\n")
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return record
+        if record is None or not is_current(record):
+            for leftover in target.parent.glob(f".{target.name}-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+            try:
+                record = build(tmp)
+                (tmp / "paperwire.json").write_text(json.dumps(record, indent=2) + "\n")
+                os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the model from a group's server
+                if target.exists():
+                    shutil.rmtree(target)
+                os.replace(tmp, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        yield record
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 _LOADED: dict[tuple[str, str], Embedder] = {}

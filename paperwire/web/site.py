@@ -161,7 +161,7 @@ class Site:
 
             # Searches run on many request threads: each reads papers through its own connection.
             index = open_index(self.home, _ThreadStore(self))  # type: ignore[arg-type]
-            index.embedder.load()  # here, not in the first search request (MiniLM takes seconds to load)
+            index.embedder.load()  # here, not in the first search request (a model takes a while to load)
             self._index = index
             settle_heap()
         except Exception as exc:  # the site still serves feeds and papers without search
