@@ -42,9 +42,13 @@ SentenceTransformer(str(minilm_directory()), device="cpu", local_files_only=True
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
+    return timed_output(argv, env)[0]
+
+
+def timed_output(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    out = subprocess.run(argv, check=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return time.perf_counter() - start, out.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     cli = [sys.executable, "-m", "paperwire.cli"]
     with tempfile.TemporaryDirectory(prefix="paperwire-cli-") as tmp:
         env = {**os.environ, "PAPERWIRE_HOME": tmp, "HF_HUB_OFFLINE": "1"}
-        first = {"ingest the seeds": timed([*cli, "ingest", *map(str, seed_paths()), "--json"], env),
-                 "first search (builds the index, exports the query graph)":
-                     timed([*cli, "search", QUERY, "--json"], env)}
-        paper = json.loads(subprocess.run([*cli, "search", QUERY, "--json", "--limit", "1"], check=True, env=env,
-                                          capture_output=True, text=True).stdout)[0]["id"]
+        ingest_seconds = timed([*cli, "ingest", *map(str, seed_paths()), "--json"], env)
+        search_seconds, hits = timed_output([*cli, "search", QUERY, "--json"], env)
+        first = {"ingest the seeds": ingest_seconds,
+                 "first search (builds the index, exports the query graph)": search_seconds}
+        paper = json.loads(hits)[0]["id"]
         commands = {
             "search --mode lexical": [*cli, "search", QUERY, "--mode", "lexical", "--json"],
             "search (hybrid)": [*cli, "search", QUERY, "--json"],

@@ -247,9 +247,11 @@ def onnx_model_directory(home: Path) -> Path:
 
 
 def _onnx_source_record(source: Path) -> dict[str, Any]:
-    """What the exported graph was made from: a reinstalled or changed MiniLM package exports it again."""
+    """What the exported graph was made from, and how: a reinstalled MiniLM package or a new export format
+    exports it again."""
     weights = (source / "model.safetensors").stat()
-    return {"name": MINILM_NAME, "weights_bytes": weights.st_size, "weights_mtime_ns": weights.st_mtime_ns}
+    return {"name": MINILM_NAME, "weights_bytes": weights.st_size, "weights_mtime_ns": weights.st_mtime_ns,
+            "format": ONNX_FORMAT}
 
 
 def _read_record(directory: Path) -> dict[str, Any] | None:
@@ -261,7 +263,7 @@ def _read_record(directory: Path) -> dict[str, Any] | None:
 
 def _is_graph_of(source: Path, besides: dict[str, Any] | None = None) -> Callable[[dict[str, Any]], bool]:
     """Whether a record is of a graph exported from `source` in the current format (and is not `besides`)."""
-    made_from = {**_onnx_source_record(source), "format": ONNX_FORMAT}
+    made_from = _onnx_source_record(source)
     return lambda record: all(record.get(k) == v for k, v in made_from.items()) and record != besides
 
 
@@ -270,7 +272,7 @@ def _export_graph(source: Path, tmp: Path, export: Callable[[Any, Path], None]) 
     started = time.perf_counter()
     with lock:
         export(model[0].auto_model, tmp)
-    return {**_onnx_source_record(source), "format": ONNX_FORMAT, "exported_at_ns": time.time_ns(),
+    return {**_onnx_source_record(source), "exported_at_ns": time.time_ns(),
             "export_seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -438,6 +440,14 @@ def _umask() -> int:
     return mask
 
 
+def embedder_class(kind: str) -> type[MiniLMEmbedder] | type[StaticEmbedder]:
+    """The class of embedder `kind`; its name and width are known without loading a model."""
+    classes = {"minilm": MiniLMEmbedder, "static": StaticEmbedder}
+    if kind not in classes:
+        raise EmbedderError(f"unknown embedder {kind!r}: expected one of {', '.join(KINDS)}")
+    return classes[kind]
+
+
 _LOADED: dict[tuple[str, str], Embedder] = {}
 _LOADED_LOCK = threading.Lock()
 
@@ -447,8 +457,7 @@ def load_embedder(kind: str, home: Path) -> Embedder:
 
     The static model is distilled into the home on first use (a minute or so), and MiniLM's query graph
     exported there (a few seconds); both are read from there later."""
-    if kind not in KINDS:
-        raise EmbedderError(f"unknown embedder {kind!r}: expected one of {', '.join(KINDS)}")
+    embedder_class(kind)  # an unknown kind is an error before anything loads
     key = (kind, str(Path(home).resolve()))
     with _LOADED_LOCK:
         if key not in _LOADED:
@@ -469,12 +478,10 @@ class LazyEmbedder:
     width; loading MiniLM imports torch and sentence-transformers (about 8 s on 2 cores)."""
 
     def __init__(self, kind: str, home: Path) -> None:
-        if kind not in KINDS:
-            raise EmbedderError(f"unknown embedder {kind!r}: expected one of {', '.join(KINDS)}")
+        cls = embedder_class(kind)
         self.kind = kind
         self.home = Path(home)
-        self.name, self.dim = (MiniLMEmbedder.name, MiniLMEmbedder.dim) if kind == "minilm" \
-            else (STATIC_NAME, STATIC_DIMS)
+        self.name, self.dim = cls.name, cls.dim
         self._model: Embedder | None = None
 
     def load(self) -> Embedder:
