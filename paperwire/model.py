@@ -284,6 +284,7 @@ class Paper:
     version: int | None = None
     doi: str | None = None
     num_comments: int = 0
+    thumbnail: str | None = None  # an image the source shows for the paper (HF's first media URL)
     raw_title: str = ""
     raw_abstract: str = ""
 
@@ -315,6 +316,7 @@ def make_paper(
     doi: str | None = None,
     num_comments: int = 0,
     extra_links: list[str] | None = None,
+    thumbnail: str | None = None,
 ) -> Paper:
     """Build a Paper from raw source fields: ids normalised, text cleaned, links extracted."""
     parsed = parse_arxiv_id(arxiv_id) if arxiv_id else None
@@ -343,6 +345,7 @@ def make_paper(
         version=parsed.version if parsed else None,
         doi=(doi or "").strip().lower() or None,
         num_comments=max(0, int(num_comments or 0)),
+        thumbnail=thumbnail or None,
         raw_title=raw_title,
         raw_abstract=raw_abstract,
     )
@@ -409,4 +412,5 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     merged.upvotes = max(old.upvotes, new.upvotes)
     merged.num_comments = max(old.num_comments, new.num_comments)
     merged.submitted_by = old.submitted_by or new.submitted_by
+    merged.thumbnail = old.thumbnail or new.thumbnail
     return merged

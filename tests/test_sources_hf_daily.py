@@ -130,3 +130,28 @@ def test_non_positive_counters_and_odd_types_do_not_crash() -> None:
     (paper,) = parse(json.dumps([record]).encode())
     assert (paper.num_comments, paper.upvotes, paper.authors) == (0, 0, ["A", "B"])
     assert paper.submitted_by == "akhaliq"  # falls back to the paper's submittedOnDailyBy
+
+
+def test_thumbnail_is_the_first_image_of_media_urls_else_the_entry_thumbnail() -> None:
+    first, second, _ = parse(DAILY)
+    assert first.thumbnail == ("https://cdn-uploads.huggingface.co/production/uploads/6433a1b2c3d4e5f60718293a/"
+                               "overview.png")
+    assert second.thumbnail == "https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2503.05236.png"
+    (info,) = parse((FIXTURES / "hf_paper_info.json").read_bytes())
+    assert info.thumbnail == first.thumbnail  # a bare /api/papers/{id} object carries mediaUrls at the top
+
+
+def test_thumbnail_skips_videos_and_what_is_not_a_web_url() -> None:
+    record = json.loads(DAILY)[0]
+    record["paper"]["mediaUrls"] = ["https://cdn.example.org/demo.mp4", "javascript:alert(1)//x.png",
+                                    "data:image/png;base64,AAAA.png", "//cdn.example.org/no-scheme.png", 42,
+                                    "https://cdn.example.org/has space.png", "HTTPS://cdn.example.org/Fig.JPG?v=2"]
+    (paper,) = parse(json.dumps([record]).encode())
+    assert paper.thumbnail == "HTTPS://cdn.example.org/Fig.JPG?v=2"
+    record["paper"]["mediaUrls"] = ["https://cdn.example.org/demo.mp4"]
+    record["thumbnail"] = "javascript:alert(1)"
+    (paper,) = parse(json.dumps([record]).encode())
+    assert paper.thumbnail is None
+    del record["paper"]["mediaUrls"], record["thumbnail"]
+    (paper,) = parse(json.dumps([record]).encode())
+    assert paper.thumbnail is None

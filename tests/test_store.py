@@ -252,3 +252,37 @@ def test_page_capture_after_the_arxiv_record_joins_it_and_its_id_resolves(home: 
     assert store.get_paper(capture.id).id == "2401.00009"
     assert store.get_paper("2401.00009").upvotes == 3
     assert store.upsert_papers([capture]).status == {"2401.00009": UNCHANGED}
+
+
+def test_a_database_made_before_thumbnails_migrates_and_keeps_a_paper_s_thumbnail(home: Path) -> None:
+    """Built by the migrations up to the one before thumbnails, with a paper in it, then opened by this release."""
+    from paperwire.store import database_path
+
+    before = MIGRATIONS[:[name for name, _ in MIGRATIONS].index("0005_thumbnail")]
+    path = database_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, statements in before:
+        for statement in statements:
+            statement(conn) if callable(statement) else conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations(name) VALUES (?)", (name,))
+    conn.execute("INSERT INTO papers (id, rev, title, abstract, title_key, ingested_on, arxiv_id, listed_on) "
+                 "VALUES ('2401.00001', 1, 'Paper number 1', 'x', 'paper number 1', '2024-01-01', '2401.00001', "
+                 "'2024-01-03')")
+    conn.commit()
+    conn.close()
+    store = open_store(home)
+    assert store.get_paper("2401.00001").thumbnail is None
+    image = "https://cdn.example.org/fig.png"
+    assert store.upsert_papers([arxiv_paper(1, thumbnail=image)]).count(UPDATED) == 1
+    assert store.get_paper("2401.00001").thumbnail == image
+    rev = store.max_rev()
+    # the same capture again changes nothing; one without a thumbnail, or with another, keeps the first
+    assert store.upsert_papers([arxiv_paper(1, thumbnail=image)]).count(UNCHANGED) == 1
+    assert store.upsert_papers([arxiv_paper(1), arxiv_paper(2, thumbnail=image)]).status == {
+        "2401.00001": UNCHANGED, "2401.00002": ADDED}
+    store.upsert_papers([arxiv_paper(1, thumbnail="https://cdn.example.org/other.png")])
+    assert store.get_paper("2401.00001").thumbnail == image and store.max_rev() == rev + 1
+    store.close()
+    assert open_store(home).get_paper("2401.00002").thumbnail == image

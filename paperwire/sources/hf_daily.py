@@ -2,7 +2,7 @@
 PaperInfo reads: an array of {paper: {id, authors: [{name}], publishedAt, title, summary, upvotes,
 discussionId, githubRepo, projectPage, …}, title, submittedOnDailyAt, submittedBy: {name, fullname},
 numComments, publishedAt, thumbnail, …}. A single paper object (GET /api/papers/{id}: id, title,
-summary, authors, publishedAt, upvotes, …) and JSON lines of either shape are read too.
+summary, authors, publishedAt, upvotes, mediaUrls, …) and JSON lines of either shape are read too.
 
 The paper's publishedAt is its arXiv date; the day of submittedOnDailyAt is the day it was listed.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from paperwire.sources.base import ParseItem, Rejected, paper_or_rejection
 from paperwire.sources.json_stream import iter_json_records
@@ -49,6 +50,33 @@ def _authors(value: Any) -> list[str]:
         if isinstance(name, str) and name.strip():
             names.append(name)
     return names
+
+
+# mediaUrls holds videos too (.mp4); a card shows a still image
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif")
+MAX_URL_CHARS = 2048
+
+
+def _web_url(value: Any) -> str | None:
+    """An absolute http(s) URL with a host, as given, else None (a page only ever gets web images)."""
+    if not isinstance(value, str) or len(value) > MAX_URL_CHARS or not value.isprintable() or " " in value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def _thumbnail(*records: dict[str, Any]) -> str | None:
+    """The first image among the records' mediaUrls, else the entry's thumbnail."""
+    for record in records:
+        media = record.get("mediaUrls")
+        for url in media if isinstance(media, list) else ():
+            url = _web_url(url)
+            if url and urlsplit(url).path.lower().endswith(_IMAGE_EXTENSIONS):
+                return url
+    return next((url for record in records if (url := _web_url(record.get("thumbnail")))), None)
 
 
 def _day(value: Any) -> str | None:
@@ -94,6 +122,7 @@ def record_to_item(record: Any, name: str, location: str) -> ParseItem:
         submitted_by=next((h for h in handles if h.strip()), None),
         num_comments=_count(record.get("numComments")),
         extra_links=[link for link in links if link.startswith(("http://", "https://"))],
+        thumbnail=_thumbnail(paper, record),
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from paperwire.store.accounts_schema import ACCOUNTS_SCHEMA
 from paperwire.store.library import LIBRARY_SCHEMA
 from paperwire.store.mail import MAIL_REQUESTS_SCHEMA, MAIL_SCHEMA
+from paperwire.store.rate_limits import RATE_LIMITS_SCHEMA
 from paperwire.store.rows import title_hash
 
 # A step is SQL, or a function of the connection for what SQL cannot compute.
@@ -78,4 +79,9 @@ MIGRATIONS: list[Migration] = [
         "UPDATE papers SET arxiv_id = NULL WHERE arxiv_id = ''",  # "no arXiv id" is NULL, as rows now write it
         "CREATE INDEX papers_title_only ON papers(title_hash) WHERE arxiv_id IS NULL",
     ]),
+    # An image the source shows for the paper (Hugging Face's media URLs); NULL for most papers.
+    ("0005_thumbnail", [
+        "ALTER TABLE papers ADD COLUMN thumbnail TEXT",
+    ]),
+    ("web_0002_rate_limits", RATE_LIMITS_SCHEMA),
 ]

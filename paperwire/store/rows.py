@@ -19,7 +19,7 @@ from paperwire.model import Paper, normalise_title
 
 COLUMNS = (
     "id", "title", "abstract", "authors", "categories", "published", "updated", "listed_on",
-    "links", "source", "upvotes", "submitted_by", "arxiv_id", "version", "doi", "num_comments",
+    "links", "source", "upvotes", "submitted_by", "arxiv_id", "version", "doi", "num_comments", "thumbnail",
     "raw_title", "raw_abstract",
 )
 PAPER_COLUMNS = len(COLUMNS)  # a row's first PAPER_COLUMNS values are these columns; then title_key, title_hash
@@ -57,6 +57,7 @@ def paper_values(paper: Paper) -> list[Any]:
     return [paper.id, paper.title, paper.abstract, _encode_json(paper.authors), _encode_json(paper.categories),
             paper.published, paper.updated, paper.listed_on, _encode_json(paper.links), paper.source,
             paper.upvotes, paper.submitted_by, paper.arxiv_id or None, paper.version, paper.doi, paper.num_comments,
+            paper.thumbnail,
             # the raw text is stored only where cleaning changed it (most abstracts have no LaTeX): half the bytes
             "" if paper.raw_title == paper.title else paper.raw_title,
             "" if paper.raw_abstract == paper.abstract else paper.raw_abstract]
@@ -70,8 +71,8 @@ def paper_row(paper: Paper) -> PaperRow:
 def row_paper(values: tuple | list) -> Paper:
     """The Paper of a row's (or a stored record's) first PAPER_COLUMNS values."""
     (pid, title, abstract, authors, categories, published, updated, listed_on, links, source, upvotes,
-     submitted_by, arxiv_id, version, doi, num_comments, raw_title, raw_abstract) = values[:PAPER_COLUMNS]
+     submitted_by, arxiv_id, version, doi, num_comments, thumbnail, raw_title, raw_abstract) = values[:PAPER_COLUMNS]
     loads = orjson.loads
     return Paper(pid, title, abstract, loads(authors) if authors else [], loads(categories) if categories else [],
                  published, updated, listed_on, loads(links) if links else [], source, upvotes, submitted_by,
-                 arxiv_id, version, doi, num_comments, raw_title or title, raw_abstract or abstract)
+                 arxiv_id, version, doi, num_comments, thumbnail, raw_title or title, raw_abstract or abstract)
