@@ -118,6 +118,8 @@ def build_router(site: Site) -> APIRouter:
             body = await request.json()
         except ValueError:
             raise HTTPException(422, "body is not JSON") from None
+        except RecursionError:  # the standard decoder recurses once per level of nesting
+            raise HTTPException(400, "body: JSON nested too deeply") from None
         if not isinstance(body, dict) or not isinstance(body.get("email"), str):
             raise HTTPException(422, "email: required")
         period = body.get("period", "daily")
