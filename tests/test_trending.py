@@ -7,7 +7,19 @@ from datetime import UTC, datetime
 import pytest
 
 from paperwire.model import make_paper
-from paperwire.rank.trending import FORMULA, GRAVITY, age_hours, rank_top, rank_trending, trending_score, window
+from paperwire.rank.trending import (
+    FORMULA,
+    GRAVITY,
+    Ranked,
+    age_hours,
+    earlier_window,
+    rank_top,
+    rank_trending,
+    score_note,
+    trending_candidates,
+    trending_score,
+    window,
+)
 
 NOW = datetime(2025, 3, 12, 12, 0, tzinfo=UTC)
 
@@ -57,3 +69,51 @@ def test_top_orders_by_votes_then_newer_day() -> None:
     papers = [_paper("x", "2025-03-01", 3), _paper("y", "2025-03-05", 3), _paper("z", "2025-02-01", 9)]
     assert [r.paper.title for r in rank_top(papers, {})] == ["z", "y", "x"]
     assert window("2025-03-11", 7) == ("2025-03-05", "2025-03-11")
+
+
+# ------------------------------------------------------------ windows anchored to now
+
+def _listings(tmp_path, papers):  # type: ignore[no-untyped-def]
+    from paperwire.store import open_store
+    from paperwire.store.accounts import Listings
+
+    store = open_store(tmp_path / "home")
+    store.upsert_papers(papers)
+    return store, Listings(store)
+
+
+def test_trending_candidates_fall_back_to_the_newest_papers_when_the_month_is_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    old = [_paper(f"Old {i}", f"2025-03-{10 + i % 3:02d}", upvotes=i) for i in range(12)]
+    store, listings = _listings(tmp_path, old)
+    try:
+        # Nothing listed in the 30 days up to today: the month up to the newest listing day stands in.
+        found = trending_candidates(listings, "2026-12-06", 5)
+        assert {p.id for p in found} <= {p.id for p in old} and len(found) >= 5
+        # One paper listed today does not push the others out, and ranks on the same scale.
+        fresh = _paper("Listed today", "2026-12-06")
+        store.upsert_papers([fresh])
+        found = trending_candidates(listings, "2026-12-06", 5)
+        assert fresh.id in {p.id for p in found} and len(found) >= 5
+        ranked = rank_trending(found, {}, now=datetime(2026, 12, 6, 12, tzinfo=UTC))
+        assert ranked[0].paper.id == fresh.id and ranked[1].paper.title == "Old 11"  # most votes of the old
+        # A month with enough papers of its own needs no older ones.
+        month = [_paper(f"Recent {i}", "2026-12-01") for i in range(5)]
+        store.upsert_papers(month)
+        assert {p.id for p in trending_candidates(listings, "2026-12-06", 5)} <= {p.id for p in month + [fresh]}
+        # Nothing at all: nothing to rank, and no error.
+        assert earlier_window(listings, "2025-01-01", 30) is None
+    finally:
+        store.close()
+
+
+def test_score_note_is_relative_and_readable() -> None:
+    old = _paper("Old but loved", "2024-03-09", upvotes=41)
+    fresh = _paper("Fresh", "2025-03-12", upvotes=3)
+    best, second = rank_trending([old, fresh], {}, now=NOW)
+    top, other = score_note(best, best.score), score_note(second, best.score)
+    assert best.paper is fresh and top.label == "listed 12 hours ago · score 100"
+    assert other.label == "listed 1 year, 3 days ago · score <1"  # raw 5.05e-05: shown relative to the top
+    assert other.title.startswith(f"{FORMULA} = (41 + 1) / (8844 + 2)^1.5 = 5.05e-05")
+    assert "e-" not in top.label + other.label
+    middle = Ranked(fresh, 1, best.score * 0.374, 30.0)
+    assert score_note(middle, best.score).label == "listed a day ago · score 37"

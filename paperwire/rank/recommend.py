@@ -29,8 +29,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from paperwire.model import Paper
-from paperwire.rank.trending import TRENDING_WINDOW_DAYS, rank_trending, window
-from paperwire.store.accounts import Accounts
+from paperwire.rank.trending import rank_trending, trending_candidates
+from paperwire.store.accounts import Accounts, Listings
 from paperwire.store.library import NOT_RELEVANT, READ, Library
 from paperwire.store.mail import MailStore
 
@@ -252,17 +252,14 @@ class Recommender:
 
     def trending(self, *, limit: int = 10, candidates: Collection[str] | None = None,
                  exclude: Collection[str] = ()) -> list[Recommendation]:
-        """Trending papers (votes with time decay) of the recent listing window, or among `candidates`."""
+        """Trending papers (votes with time decay) as /trending ranks them, or among `candidates`."""
         skip = set(exclude)
         if candidates is not None:
             unique = {p.id: p for p in self.store.get_papers(list(candidates)).values()}
             papers = [p for p in unique.values() if p.id not in skip]
         else:
-            days = self.store.listing_days()
-            if not days:
-                return []
-            first, last = window(days[-1][0], TRENDING_WINDOW_DAYS)
-            papers = [p for p in self.store.papers_listed_between(first, last) if p.id not in skip]
+            found = trending_candidates(Listings(self.store), self.now.date().isoformat(), limit + len(skip))
+            papers = [p for p in found if p.id not in skip]
         votes = Accounts(self.store).local_votes([p.id for p in papers])
         ranked = rank_trending(papers, votes, now=self.now)[:limit]
         return [Recommendation(r.paper, r.score, TRENDING) for r in ranked]
