@@ -761,9 +761,8 @@ def subscribe(ctx: click.Context, email: str, period: str, user_name: str | None
               searches: tuple[str, ...], no_trending: bool, json_output: bool) -> None:
     """Subscribe an address to the digest; it gets a confirmation mail (double opt-in)."""
     from paperwire.digest.compose import InvalidEmail
-    from paperwire.digest.deliver import deliver
+    from paperwire.digest.subscriptions import deliver_confirmation, subscription_content
     from paperwire.digest.subscriptions import subscribe as subscribe_address
-    from paperwire.digest.subscriptions import subscription_content
     from paperwire.digest.tokens import mail_secret
 
     home = home_of(ctx)
@@ -781,20 +780,27 @@ def subscribe(ctx: click.Context, email: str, period: str, user_name: str | None
                                        content=content)
         except (InvalidEmail, ValueError) as exc:
             fail(str(exc), 2)
-        report = deliver(home, store, settings, kinds=("confirm",))
+        sub = result.subscription
+        # An active subscription needs no confirmation; otherwise say what became of the newest one
+        # (queued now, or a few minutes ago) only once delivery has been tried.
+        problem = None if sub.status == "active" else deliver_confirmation(home, store, settings, sub)
     finally:
         store.close()
-    data = {**result.subscription.to_dict(), "confirmation_sent": result.confirmation_queued and not report.failed}
+    data = {**sub.to_dict(), "confirmation_sent": result.confirmation_queued and problem is None}
+    if problem:
+        data["error"] = f"confirmation mail to {sub.email} {problem}"
     if json_output:
         emit_json(data)
-    elif result.subscription.status == "active":
-        click.echo(f"{result.subscription.email} is already subscribed ({result.subscription.period})")
+    elif problem:
+        pass  # the one line on stderr below says it
+    elif sub.status == "active":
+        click.echo(f"{sub.email} is already subscribed ({sub.period})")
     elif result.confirmation_queued:
-        click.echo(f"confirmation mail sent to {result.subscription.email}")
+        click.echo(f"confirmation mail sent to {sub.email}")
     else:
-        click.echo(f"a confirmation mail went to {result.subscription.email} a few minutes ago")
-    if report.failed:
-        fail(f"confirmation mail queued but not delivered: {report.errors[0]}")
+        click.echo(f"a confirmation mail went to {sub.email} a few minutes ago")
+    if problem:
+        fail(data["error"])
 
 
 @main.group("subscribers")
@@ -849,9 +855,10 @@ def digest_send(ctx: click.Context, period: str, day: Any, json_output: bool) ->
     if json_output:
         emit_json(data)
     else:
-        click.echo(f"{data['queued']} queued, {data['sent']} sent, {data['failed']} failed "
+        waiting = f", {data['deferred']} of them waiting to retry" if data["deferred"] else ""
+        click.echo(f"{data['queued']} queued, {data['sent']} sent, {data['failed']} failed{waiting} "
                    f"({data['nothing_new']} subscribers had nothing new)")
-    if report.delivery.failed:
+    if report.delivery.failed:  # mails waiting on their backoff count: they are not delivered either
         fail(report.delivery.summary())
 
 

@@ -213,7 +213,8 @@ def test_smtp_down_retries_then_reports_and_delivers_later(mail_home: Path, monk
     data = json.loads(proc.stdout)
     assert (data["queued"], data["sent"], data["failed"], data["retries"]) == (2, 0, 2, 2)
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("paperwire: 2 mails not delivered: cannot reach SMTP server")
+    assert len(lines) == 1
+    assert lines[0].startswith(f"paperwire: 2 mails not delivered: SMTP unreachable (127.0.0.1:{port})")
     assert "Traceback" not in proc.stderr
 
     with smtp_server() as recorder:

@@ -18,6 +18,8 @@ receiving system that de-duplicates by Message-ID sees the same id in any case.
 
 Temporary failures (no connection, 4xx) retry with exponential backoff within the run and stay
 queued for the next run; permanent ones (5xx) and mails past max_attempts are marked failed.
+A mail still waiting on its backoff when a run starts is not tried, but it is reported (`deferred`)
+and counted as not delivered: a run never says all is well while mail sits in the outbox.
 One process delivers at a time (an flock on HOME/outbox.lock) so overlapping cron runs cannot
 send the same row twice.
 """
@@ -32,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from paperwire.digest.settings import MailSettings
@@ -49,6 +52,10 @@ class Unreachable(TemporaryFailure):
     """No SMTP session could be opened."""
 
 
+class NoConnection(Unreachable):
+    """Nothing answered at the SMTP server's address (refused, timed out, no such host)."""
+
+
 class PermanentFailure(Exception):
     """The server refused this mail for good (5xx)."""
 
@@ -61,7 +68,9 @@ class DeliveryReport:
     uncertain: int = 0  # handed over, reply lost: counted as sent, never re-sent
     recovered: int = 0  # left `sending` by a killed run: counted as sent
     retries: int = 0
+    deferred: int = 0  # still queued, waiting on the backoff of an earlier failure: not tried (in `failed` too)
     errors: list[str] = field(default_factory=list)
+    undelivered: dict[int, str] = field(default_factory=dict)  # outbox id -> why it is not delivered
 
     def summary(self) -> str:
         first = self.errors[0] if self.errors else "unknown error"
@@ -103,7 +112,20 @@ def connect(settings: MailSettings) -> smtplib.SMTP:
         raise Unreachable(f"SMTP server {settings.describe()}: {str(exc).rstrip('.')}") from None
     except (OSError, smtplib.SMTPException) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise Unreachable(f"cannot reach SMTP server {settings.describe()} ({reason})") from None
+        raise NoConnection(f"SMTP unreachable ({settings.describe()}): {reason}") from None
+
+
+def probe(settings: MailSettings) -> str | None:
+    """Whether an SMTP session can be opened now: None, or why not (one line)."""
+    try:
+        smtp = connect(settings)
+    except (TemporaryFailure, PermanentFailure) as exc:
+        return str(exc)
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
+    return None
 
 
 def _check(code: int, reply: bytes, what: str, ok: tuple[int, ...]) -> None:
@@ -126,8 +148,7 @@ def _data_bytes(message: bytes) -> bytes:
 
 def send_one(smtp: smtplib.SMTP, settings: MailSettings, mail: MailStore, item: OutboxItem) -> str:
     """One mail over an open session: 'sent', 'uncertain' or 'skipped'; raises on failure."""
-    row = mail.conn.execute("SELECT status FROM outbox WHERE id = ?", (item.id,)).fetchone()
-    if row is None or row[0] != QUEUED:
+    if mail.status(item.id) != QUEUED:
         return "skipped"  # unsubscribed or handled since it was listed
     try:
         _check(*smtp.mail(settings.from_address), "MAIL FROM", (250,))
@@ -160,7 +181,9 @@ def deliver(home: Path, store: object, settings: MailSettings, *, kinds: tuple[s
     report = DeliveryReport()
     with delivery_lock(home):
         report.recovered = mail.recover_interrupted()
-        items = mail.due(kinds=kinds)
+        now = time.time()
+        items = mail.due(now, kinds=kinds)
+        waiting, due_at, last_error = mail.waiting(now, kinds=kinds)
         smtp: smtplib.SMTP | None = None
         try:
             for position, item in enumerate(items):
@@ -169,6 +192,7 @@ def deliver(home: Path, store: object, settings: MailSettings, *, kinds: tuple[s
                     # The rest would fail the same way: leave them queued for the next run.
                     rest = items[position + 1:]
                     report.failed += len(rest)
+                    report.undelivered.update({other.id: report.errors[-1] for other in rest})
                     break
         finally:
             if smtp is not None:
@@ -176,6 +200,12 @@ def deliver(home: Path, store: object, settings: MailSettings, *, kinds: tuple[s
                     smtp.quit()
                 except (OSError, smtplib.SMTPException):
                     smtp.close()
+    if waiting:
+        report.deferred = waiting
+        report.failed += waiting
+        when = datetime.fromtimestamp(due_at, UTC).strftime("%H:%M:%S UTC")
+        report.errors.append(f"{waiting} mail{'s' if waiting != 1 else ''} waiting until {when} to retry "
+                             f"({last_error or 'an earlier attempt failed'})")
     return report
 
 
@@ -200,19 +230,20 @@ def _deliver_with_retries(item: OutboxItem, settings: MailSettings, mail: MailSt
             report.failed += 1
             report.failed_for_good += 1
             report.errors.append(str(exc))
+            report.undelivered[item.id] = str(exc)
             return _reset(smtp), False
         except TemporaryFailure as exc:
             smtp = _drop(smtp)
-            status = mail.conn.execute("SELECT status FROM outbox WHERE id = ?", (item.id,)).fetchone()[0]
             # Each try counts once: mark_sending already counted a try that reached the body.
             mail.mark_retry(item.id, str(exc), time.time() + settings.backoff * 2 ** (attempt + 1),
-                            counted=status != QUEUED)
+                            counted=mail.status(item.id) != QUEUED)
             if attempt < settings.retries:
                 report.retries += 1
                 sleep(settings.backoff * 2 ** attempt)
                 continue
             report.failed += 1
             report.errors.append(str(exc))
+            report.undelivered[item.id] = str(exc)
             attempts = mail.attempts(item.id)
             if attempts >= settings.max_attempts:
                 mail.mark_failed(item.id, f"{exc} (gave up after {attempts} attempts)")

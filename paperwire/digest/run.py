@@ -24,7 +24,7 @@ class DigestRunReport:
         return {"queued": self.enqueue.queued, "sent": d.sent, "failed": d.failed,
                 "already_queued": self.enqueue.already_queued, "nothing_new": self.enqueue.nothing_new,
                 "subscribers": self.enqueue.subscribers, "new_papers": self.enqueue.candidates,
-                "uncertain": d.uncertain, "recovered": d.recovered, "retries": d.retries,
+                "uncertain": d.uncertain, "recovered": d.recovered, "retries": d.retries, "deferred": d.deferred,
                 "errors": d.errors[:10]}
 
 

@@ -11,13 +11,15 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from paperwire.digest.compose import build_message, validate_email
+from paperwire.digest.deliver import deliver
 from paperwire.digest.settings import MailSettings
 from paperwire.digest.tokens import CONFIRM, UNSUBSCRIBE, make_token, read_token, token_matches
 from paperwire.store.library import MAX_QUERY_LENGTH, clean_tag
-from paperwire.store.mail import ACTIVE, PENDING, PERIODS, UNSUBSCRIBED, MailStore, Subscription
+from paperwire.store.mail import ACTIVE, PENDING, PERIODS, QUEUED, SENT, UNSUBSCRIBED, MailStore, Subscription
 
 # A confirmation mail at most this often per address: the subscribe form cannot be used to flood someone.
 CONFIRM_RESEND_SECONDS = 600
@@ -34,6 +36,7 @@ class SubscribeResult:
     subscription: Subscription
     confirmation_queued: bool  # False: nothing to confirm, or a confirmation went out moments ago
     change_requested: bool = False  # an active subscription's change waits for the confirm link
+    outbox_id: int | None = None  # the confirmation mail queued by this call
 
 
 def subscription_content(*, trending: bool = True, recommendations: bool = False, tag: str | None = None,
@@ -116,7 +119,21 @@ def subscribe(store: Any, settings: MailSettings, secret: str, email: str, *, pe
                  "confirm_url": confirm_url(settings, secret, sub)})
     queued = mail.enqueue(dedupe_key=f"confirm:{sub.id}:{time.time_ns()}", subscription_id=sub.id, kind="confirm",
                           recipient=sub.email, message_id=message_id, message=message)
-    return SubscribeResult(sub, queued is not None, change)
+    return SubscribeResult(sub, queued is not None, change, queued)
+
+
+def deliver_confirmation(home: Path, store: Any, settings: MailSettings, sub: Subscription) -> str | None:
+    """Deliver the due confirmation mails and say what became of the subscriber's newest one: None
+    when the SMTP server took it (or there is none), else why not, as one line such as
+    "queued, not delivered: SMTP unreachable (HOST:PORT): Connection refused"."""
+    report = deliver(home, store, settings, kinds=("confirm",))
+    latest = MailStore(store).latest_mail(sub.id, "confirm")
+    if latest is None or latest.status == SENT:
+        return None
+    reason = report.undelivered.get(latest.id) or latest.last_error or "not tried yet"
+    if latest.status == QUEUED:
+        return f"queued, not delivered: {reason}"
+    return f"not delivered: {reason}"
 
 
 def confirm(store: Any, secret: str, token: str) -> Subscription | None:

@@ -260,6 +260,31 @@ class MailStore:
             items.append(item)
         return items
 
+    def waiting(self, now: float | None = None, *, kinds: tuple[str, ...] | None = None) -> tuple[int, float, str]:
+        """Queued mails still waiting on their backoff: (how many, when the first is due, its last error)."""
+        now = time.time() if now is None else now
+        sql = "FROM outbox WHERE status = 'queued' AND next_attempt_at > ?"
+        args: list[Any] = [now]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args += list(kinds)
+        count = self.conn.execute("SELECT COUNT(*) " + sql, args).fetchone()[0]
+        if not count:
+            return 0, 0.0, ""
+        due, error = self.conn.execute("SELECT next_attempt_at, last_error " + sql + " ORDER BY next_attempt_at, id "
+                                       "LIMIT 1", args).fetchone()
+        return count, due, error or ""
+
+    def status(self, outbox_id: int) -> str | None:
+        row = self.conn.execute("SELECT status FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+        return row[0] if row else None
+
+    def latest_mail(self, subscription_id: int, kind: str) -> OutboxItem | None:
+        """The newest mail of this kind queued for the subscriber (without its message bytes)."""
+        row = self.conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE subscription_id = ? AND kind = ? "
+                                "ORDER BY id DESC LIMIT 1", (subscription_id, kind)).fetchone()
+        return OutboxItem(*row) if row else None
+
     def queued_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'queued'").fetchone()[0]
 

@@ -4,24 +4,28 @@ GET /mail/confirm/{token} activates (the link in the confirmation mail). GET /ma
 shows a page with a button; POST to the same URL with `List-Unsubscribe=One-Click` unsubscribes
 (RFC 8058: mail clients POST it without cookies, so the signed token is the only credential and no
 CSRF token is asked for). Subscribing answers the same whatever the address's state, so the form
-cannot be used to learn who subscribes; confirmation mails go out after the response. A subscriber
+cannot be used to learn who subscribes. The confirmation mail is handed to the SMTP server before the
+answer (one try, no waiting on backoff), so the answer can say when it is only queued because the
+server cannot be reached; when nothing was queued the server is only probed, for the same answer. A subscriber
 chooses daily or weekly and what to receive (trending, recommendations from their library or one
 tag, keyword alerts); changing an active subscription is confirmed by mail too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from paperwire.digest.compose import InvalidEmail, validate_email
-from paperwire.digest.deliver import deliver
+from paperwire.digest.deliver import probe
 from paperwire.digest.settings import MailConfigError, load_mail_settings
 from paperwire.digest.subscriptions import (
     MAX_SEARCHES,
+    deliver_confirmation,
     describe_content,
     subscribe,
     subscription_content,
@@ -35,6 +39,7 @@ from paperwire.store.mail import PERIODS
 from paperwire.web.site import Site
 
 ONE_CLICK = "One-Click"
+SMTP_TIMEOUT = 10.0  # seconds a subscribe request waits for the SMTP server at most
 
 
 def build_router(site: Site) -> APIRouter:
@@ -46,13 +51,11 @@ def build_router(site: Site) -> APIRouter:
         except MailConfigError as exc:
             raise HTTPException(503, f"mail is not configured: {exc}") from None
 
-    def deliver_confirmations() -> None:
-        deliver(site.home, site.store(), settings(), kinds=("confirm",))
-
-    def start_subscription(request: Request, email: str, period: str, background: BackgroundTasks,
-                           wishes: dict[str, Any] | None = None) -> str:
-        """Validate, rate-limit and record a subscription; `wishes` holds the content choices
-        (trending, recommendations, tag, alerts, searches), defaults when None."""
+    def start_subscription(request: Request, email: str, period: str,
+                           wishes: dict[str, Any] | None = None) -> tuple[str, str | None]:
+        """Validate, rate-limit and record a subscription and deliver its confirmation mail; `wishes`
+        holds the content choices (trending, recommendations, tag, alerts, searches), defaults when None.
+        Returns the address and None, or why the confirmation mail is not delivered."""
         if period not in PERIODS:
             raise HTTPException(422, f"period: use one of {', '.join(PERIODS)}")
         try:
@@ -70,17 +73,24 @@ def build_router(site: Site) -> APIRouter:
             raise HTTPException(422, str(exc)) from None
         client = request.client.host if request.client else "unknown"
         site.allow("subscribe", f"ip:{client}", f"email:{email.lower()}")
-        result = subscribe(site.store(), settings(), mail_secret(site.home), email, period=period,
+        mail = settings()
+        result = subscribe(site.store(), mail, mail_secret(site.home), email, period=period,
                            user_id=user_id, content=content, trusted=False)
+        # One try within the request; a mail that fails waits in the outbox for `digest send`.
+        quick = dataclasses.replace(mail, retries=0, timeout=min(mail.timeout, SMTP_TIMEOUT))
         if result.confirmation_queued:
-            background.add_task(deliver_confirmations)
-        return email
+            return email, deliver_confirmation(site.home, site.store(), quick, result.subscription)
+        problem = probe(quick)
+        return email, f"queued, not delivered: {problem}" if problem else None
 
-    def form_page(request: Request, **context: Any) -> Response:
+    def form_page(request: Request, status_code: int = 200, **context: Any) -> Response:
         user = site.current_user(request)
         tags = [t for t in Library(site.store()).tags(user["id"]) if t] if user else []
-        return site.render(request, "mail_page.html", subscribe_form=True, tags=tags,
-                           user_email=(user or {}).get("email") or "", max_searches=MAX_SEARCHES, **context)
+        user_email = (user or {}).get("email") or ""
+        form = {"email": user_email, "period": "daily", "trending": True, "recommendations": "*", "alerts": True,
+                "keywords": ""} | context.pop("form", {})
+        return site.render(request, "mail_page.html", status_code=status_code, subscribe_form=True, tags=tags,
+                           user_email=user_email, max_searches=MAX_SEARCHES, form=form, **context)
 
     @router.get("/subscribe", summary="The subscribe form")
     def subscribe_page(request: Request) -> Response:
@@ -91,7 +101,7 @@ def build_router(site: Site) -> APIRouter:
                                  "new sends nothing.")
 
     @router.post("/subscribe", summary="Subscribe from the site form (sends a confirmation mail)")
-    def subscribe_form(request: Request, background: BackgroundTasks,
+    def subscribe_form(request: Request,
                        email: Annotated[str, Form(max_length=300)] = "",
                        period: Annotated[str, Form(max_length=20)] = "daily",
                        trending: Annotated[bool, Form()] = False,
@@ -104,16 +114,33 @@ def build_router(site: Site) -> APIRouter:
         wishes = {"trending": trending, "recommendations": bool(recommendations),
                   "tag": recommendations[4:] if recommendations.startswith("tag:") else None,
                   "alerts": alerts, "searches": [k for k in keywords.splitlines() if k.strip()]}
-        email = start_subscription(request, email, period, background, wishes)
+        try:
+            email, problem = start_subscription(request, email, period, wishes)
+        except HTTPException as exc:
+            if exc.status_code != 422:
+                raise
+            form = {"email": email, "period": period, "trending": trending, "recommendations": recommendations,
+                    "alerts": alerts, "keywords": keywords}
+            return form_page(request, status_code=422, title="Get papers in your inbox", message="",
+                             error=str(exc.detail), form=form)
+        if problem:
+            return site.render(request, "mail_page.html", title="Confirmation mail not sent yet", problem=True,
+                               message=f"Your subscription for {email} is recorded and its confirmation mail is "
+                                       f"{problem}. It is sent when the mail server can be reached again; "
+                                       "nothing starts until you follow its link.")
         return site.render(request, "mail_page.html", title="Check your inbox",
                            message=f"A confirmation mail is on its way to {email} unless one went out minutes "
                                    "ago. Nothing starts or changes until you follow its link.")
 
     @router.post("/api/subscribe", status_code=202, summary="Subscribe an address (JSON: email, period)")
-    async def subscribe_api(request: Request, background: BackgroundTasks) -> Response:
+    async def subscribe_api(request: Request) -> Response:
         # JSON only: a cross-site form cannot send it without a CORS preflight, which we never allow.
-        if "application/json" not in request.headers.get("content-type", ""):
-            raise HTTPException(415, "send JSON: {\"email\": …, \"period\": \"daily\"|\"weekly\"}")
+        # The media type itself, not a substring: "text/plain; application/json" is a simple request
+        # that a cross-site page can send without a preflight.
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            raise HTTPException(415, "send JSON (Content-Type: application/json): "
+                                     "{\"email\": …, \"period\": \"daily\"|\"weekly\"}")
         try:
             body = await request.json()
         except ValueError:
@@ -135,8 +162,9 @@ def build_router(site: Site) -> APIRouter:
             wishes = {"trending": bool(body.get("trending", True)), "recommendations":
                       bool(body.get("recommendations", False)), "tag": tag,
                       "alerts": bool(body.get("alerts", False)), "searches": searches[:100]}
-        email = await run_in_threadpool(start_subscription, request, body["email"], period, background, wishes)
-        return JSONResponse({"email": email, "status": "pending_confirmation"}, status_code=202)
+        email, problem = await run_in_threadpool(start_subscription, request, body["email"], period, wishes)
+        answer = {"email": email, "status": "pending_confirmation", "confirmation": "queued" if problem else "sent"}
+        return JSONResponse(answer | ({"error": problem} if problem else {}), status_code=202)
 
     @router.get("/mail/confirm/{token}", summary="Confirm a subscription (link from the confirmation mail)")
     def confirm(request: Request, token: str) -> Response:
