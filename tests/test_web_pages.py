@@ -256,7 +256,8 @@ BIBTEX = """@article{doe2025probes,
   year = {2025},
   eprint = {2502.01234},
   archivePrefix = {arXiv},
-  abstract = {We submit a paper by pasting its BibTeX record and check that it is listed once.},
+  abstract = {We submit a paper by pasting its BibTeX record and check that it is listed once, under its
+              arXiv id, whether the record or the id is given.},
 }"""
 
 
@@ -281,7 +282,7 @@ def test_submit_pasted_bibtex_once(base: str) -> None:
     mine = httpx.get(f"{base}/api/daily_papers", params={"submitter": "paster"}, timeout=30).json()
     assert [e["paper"]["id"] for e in mine] == ["2502.01234"]
     refused = paste("@article{broken, title = {unclosed")
-    assert refused.status_code == 422 and "pasted metadata" in refused.text
+    assert refused.status_code == 422 and "The pasted text could not be read" in refused.text
     assert 'class="error"' in refused.text
 
 

@@ -150,10 +150,11 @@ def test_submit_is_deduplicated(base: str) -> None:
         token = csrf_of(client.get("/submit").text)
         return client.post("/submit", data={"csrf_token": token, **fields})
 
-    first = submit(title="Perturbation Analysis of Neural Collapse", abstract="short")
+    abstract = "We perturb the last layer of trained classifiers and follow how neural collapse weakens. " * 2
+    first = submit(title="Perturbation Analysis of Neural Collapse", abstract=abstract)
     assert first.status_code == 303
     target = first.headers["location"]
-    again = submit(title="perturbation analysis of neural-collapse", abstract="")
+    again = submit(title="perturbation analysis of neural-collapse", abstract=abstract)
     assert again.headers["location"] == target  # same paper: merged by normalised title, not added
     fresh = submit(arxiv_id="2501.00001", title="An Entirely New Paper on Sparse Autoencoders",
                    abstract="We train sparse autoencoders on everything and report what we find. " * 3)

@@ -6,6 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperwire.web import api, feeds, library_routes, mail_routes, pages
+from paperwire.web.errors import plain_validation_error
 from paperwire.web.fast_path import CachedAnswers
 from paperwire.web.site import Site, json_error
 
@@ -109,10 +111,14 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        message = _first_error(exc)
         if _wants_json(request):
-            return json_error(422, message)
-        return _error_page(site, request, 422, message)
+            return json_error(422, _first_error(exc))
+        message, names = plain_validation_error(exc)
+        links = []
+        if request.method == "GET" and names:  # the same page without the parameter that was wrong
+            kept = [(k, v) for k, v in request.query_params.multi_items() if k not in names]
+            links = [("Show the page without it", request.url.path + (f"?{urlencode(kept)}" if kept else ""))]
+        return _error_page(site, request, 422, message, links=links)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
@@ -153,9 +159,10 @@ def start_digest_schedule(site: Site) -> Any:
 
 
 def _error_page(site: Site, request: Request, status: int, message: str,
-                headers: dict[str, str] | None = None) -> Response:
+                headers: dict[str, str] | None = None, links: list[tuple[str, str]] | None = None) -> Response:
     try:
-        response = site.render(request, "error.html", status_code=status, status=status, message=message)
+        response = site.render(request, "error.html", status_code=status, status=status, message=message,
+                               links=links or [])
     except Exception:  # rendering itself failed: say so plainly
         log.exception("error page failed")
         response = Response(f"{status}: {message}", status_code=status, media_type="text/plain")

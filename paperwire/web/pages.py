@@ -3,32 +3,45 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from markupsafe import Markup
 
+from paperwire.digest.compose import InvalidEmail, validate_email
 from paperwire.model import InvalidPaperId, Paper, canonical_id, make_paper, parse_arxiv_id
 from paperwire.rank import trending
 from paperwire.store import ADDED, PaperNotFound
 from paperwire.store.accounts import UsernameTaken
 from paperwire.store.library import Library
+from paperwire.web import submission
 from paperwire.web.periods import BadPeriod, Period, day_period, month_key, month_period, week_key, week_period
-from paperwire.web.security import SESSION_COOKIE, SESSION_MAX_AGE, hash_password, needs_rehash, verify_password
-from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site
+from paperwire.web.security import (
+    MAX_PASSWORD,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    RateLimited,
+    hash_password,
+    needs_rehash,
+    password_problem,
+    username_problem,
+    verify_password,
+)
+from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site, json_error
 from paperwire.web.views import Card, highlighter, make_cards, paper_markdown
 
 PAGE_SIZE = 30
 MAX_PAGE = 200
-USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
-MIN_PASSWORD = 8
-MAX_FIELD = 20_000
+MAX_SEARCH_PAGE = 10
+# What a form field may carry before the framework refuses it; the limits users meet are lower and
+# are checked in the routes, so that the form comes back with the reason and what was typed.
+FORM_CEILING = 100_000
+SUBMIT_LIMITS = {"title": submission.TITLE_MAX, "abstract_min": submission.ABSTRACT_MIN,
+                 "abstract_max": submission.ABSTRACT_MAX}
 
 
 def build_router(site: Site) -> APIRouter:
@@ -60,9 +73,12 @@ def build_router(site: Site) -> APIRouter:
         data = site.cached(("feed", period.kind, period.key, page), load)
         day = date.fromisoformat(period.first)
         total = data["total"]
+        pages = max(1, -(-total // PAGE_SIZE))
+        if page > pages:
+            return _no_such_page(site, request, page, pages, period.label)
         return site.render(
             request, "feed.html", period=period, cards=cards_for(request, data["papers"], data["votes"]),
-            total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)), prev_key=data["prev_key"],
+            total=total, page=page, pages=pages, prev_key=data["prev_key"],
             next_key=data["next_key"], week_of=week_key(day), month_of=month_key(day), day_of=period.first,
             days=data["days"])
 
@@ -115,12 +131,12 @@ def build_router(site: Site) -> APIRouter:
     @router.get("/search", summary="Search page: hybrid keyword and semantic search with filters")
     def search_page(
         request: Request,
-        q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
+        q: Annotated[str, Query(max_length=FORM_CEILING)] = "",
         mode: Annotated[str, Query(pattern="^(hybrid|lexical|semantic)$")] = "hybrid",
         cat: Annotated[str, Query(max_length=40)] = "",
         date_from: Annotated[str, Query(alias="from", max_length=10)] = "",
         date_to: Annotated[str, Query(alias="to", max_length=10)] = "",
-        page: Annotated[int, Query(ge=1, le=10)] = 1,
+        page: Annotated[int, Query(ge=1, le=FORM_CEILING)] = 1,
     ) -> Response:
         return site.shared_page(request, lambda: search_results(request, q, mode, cat, date_from, date_to, page),
                                 by_index=True)
@@ -129,12 +145,18 @@ def build_router(site: Site) -> APIRouter:
                        page: int) -> Response:
         context: dict[str, Any] = {"q": q, "mode": mode, "cat": cat, "date_from": date_from, "date_to": date_to,
                                    "page": page, "cards": [], "error": None, "more": False}
-        if q.strip():
+        if len(q) > MAX_QUERY_CHARS:
+            context["error"] = (f"Your search is {len(q):,} characters long; a search can be at most "
+                                f"{MAX_QUERY_CHARS} characters. Shorten it and search again.")
+        elif page > MAX_SEARCH_PAGE:
+            context["error"] = (f"Results stop at page {MAX_SEARCH_PAGE}: add words or filters to narrow "
+                                "the search down.")
+        elif q.strip():
             try:
                 hits = site.search(q, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, mode=mode,
                                    categories=[cat] if cat else None, date_from=date_from.strip() or None,
                                    date_to=date_to.strip() or None)
-                context["more"] = len(hits) > PAGE_SIZE
+                context["more"] = len(hits) > PAGE_SIZE and page < MAX_SEARCH_PAGE
                 hits = hits[:PAGE_SIZE]
                 cards = cards_for(request, [h.paper for h in hits])
                 mark = highlighter(q)
@@ -146,69 +168,86 @@ def build_router(site: Site) -> APIRouter:
             except SearchUnavailable as exc:  # the page reloads itself until the index is there
                 context["error"] = str(exc)
                 return site.render(request, "search.html", status_code=503, unavailable=True, **context)
+        if context["error"] and "application/json" in request.headers.get("accept", ""):
+            return json_error(422, context["error"])  # a tool asking for JSON gets the API's kind of answer
         return site.render(request, "search.html", status_code=422 if context["error"] else 200, **context)
 
     @router.get("/submit", summary="Form to submit a paper")
-    def submit_form(request: Request) -> Response:
-        return site.render(request, "submit.html", form={}, error=None)
+    def submit_form(request: Request, arxiv_id: Annotated[str, Query(max_length=200)] = "") -> Response:
+        return site.render(request, "submit.html", form={"arxiv_id": arxiv_id}, errors={}, limits=SUBMIT_LIMITS)
 
     @router.post("/submit", summary="Submit a paper by arXiv id or pasted metadata")
     def submit(
         request: Request,
         csrf_token: Annotated[str, Form(max_length=200)] = "",
-        arxiv_id: Annotated[str, Form(max_length=200)] = "",
-        title: Annotated[str, Form(max_length=1000)] = "",
-        abstract: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-        authors: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-        categories: Annotated[str, Form(max_length=500)] = "",
-        links: Annotated[str, Form(max_length=2000)] = "",
-        metadata: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+        # Generous ceilings against abuse only: the limits users meet are checked below, in words.
+        arxiv_id: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+        title: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+        abstract: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+        authors: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+        categories: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+        links: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+        metadata: Annotated[str, Form(max_length=FORM_CEILING)] = "",
     ) -> Response:
         site.check_csrf(request, csrf_token)
         user = site.current_user(request)
         form = {"arxiv_id": arxiv_id, "title": title, "abstract": abstract, "authors": authors,
                 "categories": categories, "links": links, "metadata": metadata}
+
+        def again(status: int, errors: dict[str, str], headers: dict[str, str] | None = None) -> Response:
+            """The form once more, with what was typed and what is wrong with it."""
+            response = site.render(request, "submit.html", status_code=status, form=form, errors=errors,
+                                   limits=SUBMIT_LIMITS)
+            response.headers.update(headers or {})
+            return response
+
         if user is None:
-            return site.render(request, "submit.html", status_code=401, form=form,
-                               error="Log in to submit papers.")
-        site.allow("submit", f"user:{user['id']}")
+            return again(401, {"": "Log in to submit papers."})
+        try:
+            site.take(("submit", f"user:{user['id']}"))
+        except RateLimited as exc:
+            return again(429, {"": str(exc)}, {"Retry-After": str(exc.retry_after)})
         store = site.store()
         if metadata.strip():
+            if len(metadata) > submission.PASTE_MAX:
+                return again(422, {"metadata": f"The pasted text is {len(metadata):,} characters long; the limit "
+                                               f"is {submission.PASTE_MAX:,}. Paste one record only."})
             try:
-                pasted = _paper_from_paste(metadata)
+                pasted = submission.paper_from_paste(metadata)
             except ValueError as exc:
-                return site.render(request, "submit.html", status_code=422, form=form, error=str(exc))
+                return again(422, {"metadata": str(exc)})
+            problems = submission.paper_problems(pasted, pasted=True)
+            if problems:
+                return again(422, problems)
             return _store_submission(site, user, dataclasses.replace(
                 pasted, listed_on=site.today(), source="submission", submitted_by=user["username"]))
         arxiv = parse_arxiv_id(arxiv_id) if arxiv_id.strip() else None
         if arxiv_id.strip() and not arxiv:
-            return site.render(request, "submit.html", status_code=422, form=form,
-                               error=f"Not an arXiv id: {arxiv_id.strip()[:60]}")
-        if not title.strip():
+            return again(422, {"arxiv_id": f"“{arxiv_id.strip()[:60]}” is not an arXiv id: give one such as "
+                                           "2401.01234 or https://arxiv.org/abs/2401.01234."})
+        if not title.strip() and not abstract.strip():
             if arxiv is None:
-                return site.render(request, "submit.html", status_code=422, form=form,
-                                   error="Give an arXiv id, or paste a title and abstract.")
+                return again(422, {"": "Give an arXiv id, or type in the title and abstract, or paste a record."})
             try:
                 existing = store.get_paper(arxiv.id)
             except PaperNotFound:
-                return site.render(request, "submit.html", status_code=422, form=form,
-                                   error=f"arXiv:{arxiv.id} is not known here yet (this server reads no network). "
-                                         "Paste its title and abstract below to add it.")
+                return again(422, {"arxiv_id": f"arXiv:{arxiv.id} is not known here yet (this server reads no "
+                                               "network). Paste its title and abstract below to add it."})
             site.accounts().record_submission(user["id"], existing.id, "unchanged")
             response = RedirectResponse(f"/papers/{existing.id}", status_code=303)
             return site.notice(response, "Already listed: this paper is on the site.")
-        try:
-            paper = make_paper(
-                title=title, abstract=abstract, arxiv_id=str(arxiv) if arxiv else None, source="submission",
-                authors=[a.strip() for a in re.split(r"\n|;|,(?![^()]*\))", authors) if a.strip()][:200],
-                categories=categories.replace(",", " ").split()[:20], listed_on=site.today(),
-                submitted_by=user["username"],
-                extra_links=[u.strip() for u in links.split() if u.strip().startswith(("http://", "https://"))][:20],
-            )
-        except ValueError as exc:
-            return site.render(request, "submit.html", status_code=422, form=form, error=str(exc))
-        if not paper.title:
-            return site.render(request, "submit.html", status_code=422, form=form, error="The title is empty.")
+        extra_links, link_error = submission.split_links(links)
+        paper = make_paper(
+            title=title, abstract=abstract, arxiv_id=str(arxiv) if arxiv else None, source="submission",
+            authors=submission.split_authors(authors), categories=submission.split_categories(categories),
+            listed_on=site.today(), submitted_by=user["username"],
+            extra_links=[] if link_error else extra_links,
+        )
+        problems = submission.paper_problems(paper)
+        if link_error:
+            problems.setdefault("links", link_error)
+        if problems:
+            return again(422, problems)
         return _store_submission(site, user, paper)
 
     @router.get("/papers/{paper_id:path}.md", summary="A paper page as Markdown", response_class=PlainTextResponse)
@@ -223,7 +262,10 @@ def build_router(site: Site) -> APIRouter:
         return site.shared_page(request, lambda: paper_page_for(request, paper_id), by_index=True)
 
     def paper_page_for(request: Request, paper_id: str) -> Response:
-        paper = _paper_or_404(site, paper_id)
+        try:
+            paper = _paper_or_404(site, paper_id)
+        except HTTPException:
+            return _missing_paper(site, request, paper_id)
         if paper.id != paper_id:
             return RedirectResponse(f"/papers/{paper.id}", status_code=301)
         card = cards_for(request, [paper])[0]
@@ -271,47 +313,71 @@ def build_router(site: Site) -> APIRouter:
 
     @router.post("/signup", summary="Create an account")
     def signup(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "",
-               username: Annotated[str, Form(max_length=64)] = "",
-               password: Annotated[str, Form(max_length=1024)] = "",
-               email: Annotated[str, Form(max_length=254)] = "") -> Response:
+               username: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+               password: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+               email: Annotated[str, Form(max_length=FORM_CEILING)] = "") -> Response:
         site.check_csrf(request, csrf_token)
-        site.allow("signup", f"ip:{_client(request)}")
         username, email = username.strip(), email.strip()
+
+        def again(status: int, error: str, headers: dict[str, str] | None = None) -> Response:
+            response = site.render(request, "signup.html", status_code=status, error=error, username=username,
+                                   email=email)
+            response.headers.update(headers or {})
+            return response
+
+        client = f"ip:{_client(request)}"
+        try:
+            # Counted both ways until the outcome is known: accounts made, and refused attempts.
+            ticket = site.take(("signup", client), ("signup_failed", client))
+        except RateLimited as exc:
+            return again(429, str(exc), {"Retry-After": str(exc.retry_after)})
         error = None
-        if not USERNAME_RE.fullmatch(username):
-            error = "Choose a name of 2–32 letters, digits, '.', '_' or '-', starting with a letter or digit."
-        elif len(password) < MIN_PASSWORD:
-            error = f"Choose a password of at least {MIN_PASSWORD} characters."
-        elif email and not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", email):
-            error = "That email address does not look right."
+        error = username_problem(username) or (_email_problem(email) if email else None) or \
+            password_problem(password, user_inputs=(username, email, "paperwire"))
         if error is None:
             try:
                 user_id = site.accounts().create_user(username, hash_password(password), email or None)
             except UsernameTaken:
-                error = "That name is taken."
+                error = "That name is taken: choose another."
         if error:
-            return site.render(request, "signup.html", status_code=422, error=error, username=username, email=email)
+            ticket.give_back("signup")
+            return again(422, error)
+        ticket.give_back("signup_failed")
         return _logged_in(site, request, user_id, "/", "Welcome to paperwire.")
 
     @router.get("/login", summary="Log-in form")
-    def login_form(request: Request, next: Annotated[str, Query(max_length=300)] = "/") -> Response:
-        return site.render(request, "login.html", error=None, username="", next=_local_path(next) or "/")
+    def login_form(request: Request, next: Annotated[str, Query(max_length=FORM_CEILING)] = "/") -> Response:
+        return site.render(request, "login.html", error=None, username="", next=_local_path(next[:300]) or "/")
 
     @router.post("/login", summary="Log in")
     def login(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "",
-              username: Annotated[str, Form(max_length=64)] = "",
-              password: Annotated[str, Form(max_length=1024)] = "",
-              next: Annotated[str, Form(max_length=300)] = "/") -> Response:
+              username: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+              password: Annotated[str, Form(max_length=FORM_CEILING)] = "",
+              next: Annotated[str, Form(max_length=FORM_CEILING)] = "/") -> Response:
         site.check_csrf(request, csrf_token)
-        site.allow("login", f"ip:{_client(request)}", f"name:{username.strip().lower()}")
+        target = _local_path(next[:300]) or "/"
+
+        def again(status: int, error: str, headers: dict[str, str] | None = None) -> Response:
+            response = site.render(request, "login.html", status_code=status, error=error, username=username,
+                                   next=target)
+            response.headers.update(headers or {})
+            return response
+
+        name, client = username.strip().lower()[:64], _client(request)
+        try:
+            # Wrong passwords are limited per name and address together, so that one address guessing
+            # cannot lock the account's owner out; a higher ceiling per name holds against many addresses.
+            ticket = site.take(("login", f"{client}|{name}"), ("login_name", name), ("login_address", client))
+        except RateLimited as exc:
+            return again(429, str(exc), {"Retry-After": str(exc.retry_after)})
         accounts = site.accounts()
-        user = accounts.user_by_name(username.strip())
-        if not verify_password(user["password_hash"] if user else None, password) or user is None:
-            return site.render(request, "login.html", status_code=401, error="Wrong name or password.",
-                               username=username, next=_local_path(next) or "/")
+        user = accounts.user_by_name(username.strip()) if len(username.strip()) <= 64 else None
+        if not verify_password(user["password_hash"] if user else None, password[:MAX_PASSWORD]) or user is None:
+            return again(401, "Wrong name or password.")
+        ticket.give_back("login", "login_name", "login_address")  # only wrong passwords count
         if needs_rehash(user["password_hash"]):
             accounts.set_password_hash(user["id"], hash_password(password))
-        return _logged_in(site, request, user["id"], _local_path(next) or "/", f"Logged in as {user['username']}.")
+        return _logged_in(site, request, user["id"], target, f"Logged in as {user['username']}.")
 
     @router.post("/logout", summary="Log out")
     def logout(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
@@ -349,11 +415,15 @@ def build_router(site: Site) -> APIRouter:
 
     @router.post("/account/delete", summary="Delete your account and its data")
     def delete_account(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "",
-                       password: Annotated[str, Form(max_length=1024)] = "") -> Response:
+                       password: Annotated[str, Form(max_length=FORM_CEILING)] = "") -> Response:
         site.check_csrf(request, csrf_token)
         user = site.require_user(request)
-        site.allow("login", f"name:{user['username'].lower()}")
-        if not verify_password(user["password_hash"], password):
+        name = user["username"].lower()
+        try:
+            site.take(("login", f"{_client(request)}|{name}"), ("login_name", name))
+        except RateLimited as exc:
+            return site.render(request, "account.html", status_code=429, voted=[], submitted=[], error=str(exc))
+        if not verify_password(user["password_hash"], password[:MAX_PASSWORD]):
             return site.render(request, "account.html", status_code=401, voted=[], submitted=[],
                                error="Wrong password: the account was not deleted.")
         site.accounts().delete_user(user["id"])
@@ -394,25 +464,6 @@ def _store_submission(site: Site, user: dict[str, Any], paper: Paper) -> Respons
     return site.notice(RedirectResponse(f"/papers/{paper_id}", status_code=303), message)
 
 
-def _paper_from_paste(text: str) -> Paper:
-    """The first paper in pasted metadata: a BibTeX entry, CSL-JSON, arXiv API Atom, a Hugging Face
-    daily-papers JSON item or an arXiv snapshot line, told apart by their content."""
-    from paperwire.sources import SourceError, detect_format, parse_stream
-
-    data = text.strip().encode("utf-8")
-    try:
-        fmt = detect_format(Path("pasted"), data[:4096])
-        items = parse_stream(io.BytesIO(data), "pasted", fmt)
-        first = next(iter(items), None)
-    except (SourceError, ValueError) as exc:
-        raise ValueError(f"Could not read the pasted metadata: {str(exc)[:200]}") from None
-    if first is None:
-        raise ValueError("The pasted metadata holds no paper.")
-    if not isinstance(first, Paper):
-        raise ValueError(f"Could not read the pasted metadata: {str(first)[:200]}")
-    return first
-
-
 def _logged_in(site: Site, request: Request, user_id: int, target: str, message: str) -> Response:
     token = site.accounts().create_session(user_id)
     response = RedirectResponse(target, status_code=303)
@@ -426,6 +477,36 @@ def _paper_or_404(site: Site, paper_id: str) -> Paper:
         return site.store().get_paper(canonical_id(paper_id))
     except (InvalidPaperId, PaperNotFound):
         raise HTTPException(404, f"no paper with id {paper_id[:80]!r}") from None
+
+
+def _missing_paper(site: Site, request: Request, paper_id: str) -> Response:
+    """A 404 that helps: an arXiv id not listed here links to arXiv and to submitting it."""
+    arxiv = parse_arxiv_id(paper_id)
+    if arxiv is not None:
+        message = (f"arXiv:{arxiv.id} is not listed here yet. It may be on arXiv; if it is, anyone with an "
+                   "account can submit it.")
+        links = [(f"arXiv:{arxiv.id} on arxiv.org", f"https://arxiv.org/abs/{arxiv.id}"),
+                 ("Submit it here", f"/submit?arxiv_id={quote_plus(arxiv.id)}")]
+    else:
+        message = f"There is no paper with the id “{paper_id[:80]}” here."
+        links = [("Search for it", f"/search?q={quote_plus(paper_id[:MAX_QUERY_CHARS])}")]
+    return site.render(request, "error.html", status_code=404, status=404, message=message, links=links)
+
+
+def _no_such_page(site: Site, request: Request, page: int, pages: int, what: str) -> Response:
+    """A page number past the end: a 404 that says how many pages there are and links to the last."""
+    message = f"There is no page {page} of {what}: it has {pages} page{'' if pages == 1 else 's'}."
+    last = f"{request.url.path}?page={pages}" if pages > 1 else request.url.path
+    return site.render(request, "error.html", status_code=404, status=404, message=message,
+                       links=[(f"Go to page {pages}" if pages > 1 else "Go to the first page", last)])
+
+
+def _email_problem(email: str) -> str | None:
+    try:
+        validate_email(email)
+    except InvalidEmail:
+        return f"“{email[:80]}” does not look like an email address: check it, or leave the field empty."
+    return None
 
 
 def _period(parse: Any, text: str) -> Period:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
+import re
 import secrets
-import threading
-import time
-from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from zxcvbn import zxcvbn
+
+from paperwire.store.rate_limits import Bucket, RateLimits, Refused
+
+if TYPE_CHECKING:
+    from paperwire.store import SQLiteStore
 
 SESSION_COOKIE = "pw_session"
 CSRF_COOKIE = "pw_csrf"
@@ -38,6 +44,38 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+MIN_STRENGTH = 2  # zxcvbn's score 0-4: 2 is "somewhat guessable", beyond ten million guesses
+_STRENGTH_CHARS = 72  # zxcvbn refuses longer input; the first 72 characters decide anyway
+
+
+def username_problem(username: str) -> str | None:
+    """Why a new account's name is refused (one plain sentence), or None."""
+    if not USERNAME_RE.fullmatch(username):
+        return "Choose a name of 2–32 letters, digits, '.', '_' or '-', starting with a letter or digit."
+    return None
+
+
+def password_problem(password: str, *, user_inputs: tuple[str, ...] = ()) -> str | None:
+    """Why a new password is refused (one plain sentence), or None when it is good enough: at least
+    MIN_PASSWORD characters and hard enough to guess (zxcvbn: common passwords, words, dates,
+    keyboard runs, repeats, and the user's own name or address)."""
+    if len(password) < MIN_PASSWORD:
+        return f"Choose a password of at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Choose a password of at most {MAX_PASSWORD} characters."
+    result = zxcvbn(password[:_STRENGTH_CHARS], user_inputs=[u for u in user_inputs if u])
+    if result["score"] >= MIN_STRENGTH:
+        return None
+    feedback = result.get("feedback") or {}
+    warning = (feedback.get("warning") or "").rstrip(".")
+    advice = " ".join(feedback.get("suggestions") or []) or "Use a few uncommon words together."
+    why = f": {warning[0].lower()}{warning[1:]}" if warning else ""
+    return f"That password is too easy to guess{why}. {advice}"
 
 
 def load_secret(home: Path, configured: str | None = None) -> str:
@@ -89,38 +127,65 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 
 
+class RateLimited(Exception):
+    """An attempt over a limit; the message says what and when to try again, in plain words."""
+
+    def __init__(self, action: str, retry_after: float) -> None:
+        self.action = action
+        self.retry_after = max(1, math.ceil(retry_after))
+        minutes = max(1, math.ceil(retry_after / 60))
+        what = _LIMIT_WORDS.get(action, f"too many {action} attempts")
+        super().__init__(f"{what[0].upper()}{what[1:]}; try again in {minutes} minute{'' if minutes == 1 else 's'}.")
+
+
+class Ticket:
+    """The attempts one request counted, by action, so that some can be given back (a successful
+    log-in does not count against the wrong-password limits)."""
+
+    def __init__(self, limits: RateLimits, hits: dict[str, int]) -> None:
+        self._limits = limits
+        self._hits = hits
+
+    def give_back(self, *actions: str) -> None:
+        ids = [self._hits.pop(a) for a in actions if a in self._hits]
+        self._limits.give_back(ids)
+
+
 class RateLimiter:
-    """Sliding-window limits per (action, key), e.g. login attempts per address and per user name."""
+    """Sliding-window limits per (action, key), counted in the store so that every server process
+    and a restart see the same counts."""
 
     def __init__(self, limits: dict[str, tuple[int, float]]) -> None:
         self.limits = limits
-        self._hits: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def allow(self, action: str, key: str) -> bool:
-        """Count one attempt; False (and not counted) when the window is already full."""
-        if action not in self.limits:
-            return True
-        count, seconds = self.limits[action]
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault((action, key), deque())
-            while hits and hits[0] <= now - seconds:
-                hits.popleft()
-            if len(hits) >= count:
-                return False
-            hits.append(now)
-            if len(self._hits) > 100_000:  # forget idle keys so memory stays bounded
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - 3600}
-            return True
+    def take(self, store: SQLiteStore, *attempts: tuple[str, str]) -> Ticket:
+        """Count one attempt for each (action, key), all or none; RateLimited when one is full."""
+        buckets = [Bucket(action, key, *self.limits[action]) for action, key in attempts if action in self.limits]
+        limits = RateLimits(store)
+        taken = limits.take(buckets)
+        if isinstance(taken, Refused):
+            raise RateLimited(taken.bucket.action, taken.retry_after)
+        return Ticket(limits, {b.action: hit for b, hit in zip(buckets, taken, strict=True)})
 
-    def retry_after(self, action: str) -> int:
-        return int(self.limits.get(action, (0, 60))[1])
 
+_LIMIT_WORDS = {
+    "login": "too many wrong passwords for this name from here",
+    "login_name": "too many wrong passwords for this name",
+    "login_address": "too many wrong passwords from this address",
+    "signup": "too many new accounts from this address",
+    "signup_failed": "too many failed sign-ups from this address",
+    "vote": "too many votes in a short time",
+    "submit": "too many submissions",
+    "subscribe": "too many subscription requests",
+}
 
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
-    "login": (10, 300.0),  # per address and per user name
-    "signup": (5, 3600.0),
+    "login": (10, 300.0),  # wrong passwords per user name and address together
+    # Per name from every address: higher, so one address guessing cannot lock the owner out.
+    "login_name": (100, 300.0),
+    "login_address": (50, 300.0),  # per address over every name it tries
+    "signup": (5, 3600.0),  # accounts made per address; refused attempts count below instead
+    "signup_failed": (30, 3600.0),
     "vote": (60, 60.0),
     "submit": (10, 3600.0),
     "subscribe": (5, 3600.0),  # per address and per client: each one sends a mail

@@ -25,8 +25,10 @@ from paperwire.web.card_parts import CARD_PARTS_ENTRIES, CardPartsCache
 from paperwire.web.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
+    RateLimited,
     RateLimiter,
     Signer,
+    Ticket,
     load_secret,
     new_nonce,
     parse_limits,
@@ -295,10 +297,16 @@ class Site:
             raise HTTPException(403, "the form's security token is missing or stale; reload the page and try again")
 
     def allow(self, action: str, *keys: str) -> None:
-        for key in keys:
-            if not self.limits.allow(action, key):
-                raise HTTPException(429, f"too many {action} attempts; wait a few minutes",
-                                    headers={"Retry-After": str(self.limits.retry_after(action))})
+        """Count one attempt of `action` for each key (all or none); a 429 that says when to try again."""
+        try:
+            self.limits.take(self.store(), *[(action, key) for key in keys])
+        except RateLimited as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+
+    def take(self, *attempts: tuple[str, str]) -> Ticket:
+        """Count attempts of several (action, key) at once; raises RateLimited (the caller shows it
+        on its form), and the ticket gives back those that turn out not to count."""
+        return self.limits.take(self.store(), *attempts)
 
     def finish(self, request: Request, response: Response) -> Response:
         """Set the CSRF cookie if this response introduced one."""
