@@ -87,6 +87,18 @@ class Snapshots:
             return self._current
 
 
+def library_cards(site: Site, user_id: int, papers: list[Paper]) -> list[LibraryCard]:
+    """Cards carrying the user's library state: saved (and under which tags), read, not relevant."""
+    ids = [p.id for p in papers]
+    plain = make_cards(papers, site.accounts().local_votes(ids), site.accounts().voted_among(user_id, ids))
+    library = Library(site.store())
+    tags = library.tags_of(user_id, ids)
+    read, not_relevant = set(library.marked(user_id, READ)), set(library.marked(user_id, NOT_RELEVANT))
+    return [LibraryCard(**{f.name: getattr(card, f.name) for f in fields(Card)} | {"saved": card.id in tags},
+                        saved_tags=tags.get(card.id, []), read=card.id in read, not_relevant=card.id in not_relevant)
+            for card in plain]
+
+
 def build_router(site: Site) -> APIRouter:
     router = APIRouter(tags=["library"])
     snapshots = Snapshots()
@@ -98,13 +110,7 @@ def build_router(site: Site) -> APIRouter:
         return user
 
     def cards(user_id: int, papers: list[Paper]) -> list[LibraryCard]:
-        ids = [p.id for p in papers]
-        plain = make_cards(papers, site.accounts().local_votes(ids), site.accounts().voted_among(user_id, ids))
-        library = Library(site.store())
-        tags = library.tags_of(user_id, ids)
-        read, not_relevant = set(library.marked(user_id, READ)), set(library.marked(user_id, NOT_RELEVANT))
-        return [LibraryCard(**{f.name: getattr(card, f.name) for f in fields(Card)}, saved_tags=tags.get(card.id, []),
-                            read=card.id in read, not_relevant=card.id in not_relevant) for card in plain]
+        return library_cards(site, user_id, papers)
 
     def paper_or_404(paper_id: str) -> Paper:
         try:

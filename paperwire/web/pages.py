@@ -103,8 +103,9 @@ def build_router(site: Site) -> APIRouter:
         def build() -> Response:
             ranked = trending_papers(site, limit=PAGE_SIZE)
             cards = cards_for(request, [r.paper for r in ranked])
+            best = ranked[0].score if ranked else 0.0
             for card, r in zip(cards, ranked, strict=True):
-                card.score = r.score
+                card.score, card.score_note = r.score, trending.score_note(r, best)
             return site.render(request, "trending.html", cards=cards, formula=trending.FORMULA,
                                gravity=trending.GRAVITY, window_days=trending.TRENDING_WINDOW_DAYS)
 
@@ -113,18 +114,26 @@ def build_router(site: Site) -> APIRouter:
     @router.get("/top", summary="Most upvoted papers of the last week, month or year")
     def top_page(request: Request, period: Annotated[str, Query(pattern="^(week|month|year)$")] = "week",
                  page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-        end = site.anchor_day()
-        first, last = trending.window(end, trending.TOP_PERIODS[period])
+        days = trending.TOP_PERIODS[period]
+        first, last = trending.window(site.today(), days)  # the period up to now, whatever was listed last
 
-        def load() -> tuple[int, list[Paper], dict[str, int]]:
-            papers = site.listings().ranked(first, last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-            return (site.listings().count_between(first, last), papers,
-                    site.accounts().local_votes([p.id for p in papers]))
+        def load() -> dict[str, Any]:
+            listings = site.listings()
+            papers = listings.ranked(first, last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            total = listings.count_between(first, last)
+            # A short period is followed by the same-length period up to the newest listing day before it.
+            span = trending.earlier_window(listings, first, days) if total < PAGE_SIZE else None
+            earlier = listings.ranked(*span, limit=PAGE_SIZE - total) if span else []
+            return {"total": total, "papers": papers, "earlier": earlier, "span": span,
+                    "votes": site.accounts().local_votes([p.id for p in papers + earlier])}
 
         def build() -> Response:
-            total, papers, votes = site.cached(("top", first, last, page), load)
-            return site.render(request, "top.html", cards=cards_for(request, papers, votes), period=period,
-                               first=first, last=last, page=page, pages=max(1, -(-total // PAGE_SIZE)), total=total)
+            data = site.cached(("top", first, last, page), load)
+            total = data["total"]
+            return site.render(request, "top.html", cards=cards_for(request, data["papers"], data["votes"]),
+                               earlier=cards_for(request, data["earlier"], data["votes"]), span=data["span"],
+                               period=period, first=first, last=last, page=page,
+                               pages=max(1, -(-total // PAGE_SIZE)), total=total)
 
         return site.shared_page(request, build)
 
@@ -268,7 +277,13 @@ def build_router(site: Site) -> APIRouter:
             return _missing_paper(site, request, paper_id)
         if paper.id != paper_id:
             return RedirectResponse(f"/papers/{paper.id}", status_code=301)
-        card = cards_for(request, [paper])[0]
+        user = site.current_user(request)
+        if user:  # the library controls show whether the paper is saved (and where), read, not relevant
+            from paperwire.web.library_routes import library_cards
+
+            card = library_cards(site, user["id"], [paper])[0]
+        else:
+            card = cards_for(request, [paper])[0]
         similar: list[Card] = []
         similar_note = None
         try:
@@ -440,17 +455,16 @@ def build_router(site: Site) -> APIRouter:
 
 
 def trending_papers(site: Site, *, limit: int, offset: int = 0, now: datetime | None = None) -> list[trending.Ranked]:
-    end = site.anchor_day()
-    first, last = trending.window(end, trending.TRENDING_WINDOW_DAYS)
+    """Trending now (paperwire.rank.trending): the last weeks' papers, topped up with earlier ones."""
     # Scores move with the clock: ranked once a minute (and whenever the database changes).
     now = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
 
     def load() -> list[trending.Ranked]:
-        candidates = site.listings().best_per_day(first, last, per_day=limit + offset)
+        candidates = trending.trending_candidates(site.listings(), now.date().isoformat(), limit + offset)
         votes = site.accounts().local_votes([p.id for p in candidates])
         return trending.rank_trending(candidates, votes, now=now)[offset:offset + limit]
 
-    return site.cached(("trending", first, last, limit, offset, now), load)
+    return site.cached(("trending", limit, offset, now), load)
 
 
 def _store_submission(site: Site, user: dict[str, Any], paper: Paper) -> Response:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlparse
 
 from markupsafe import Markup, escape
@@ -27,6 +28,7 @@ class Card:
     snippet: Markup | None = None
     rank: int | None = None
     score: float | None = None
+    score_note: Any = None  # a trending score as shown (paperwire.rank.trending.ScoreNote)
     links: list[tuple[str, str]] = field(default_factory=list)
     saved: bool = False  # in the signed-in reader's library
 
