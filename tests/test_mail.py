@@ -539,3 +539,66 @@ def test_smtp_over_tls_with_login(home: Path, tmp_path: Path, security: str, mon
     monkeypatch.setenv("PAPERWIRE_SMTP_CA_FILE", str(tmp_path / "missing.pem"))
     proc = run_cli(home, "digest", "send", "--period", "daily")
     assert proc.returncode == 2 and "PAPERWIRE_SMTP_CA_FILE: no such file" in proc.stderr
+
+
+def outbox_due_now(home: Path) -> None:
+    """Let every queued mail's backoff run out (as if its wait went by)."""
+    store = open_store(home)
+    try:
+        with store.transaction():
+            store.conn.execute("UPDATE outbox SET next_attempt_at = 0 WHERE status = 'queued'")
+    finally:
+        store.close()
+
+
+def test_unreachable_smtp_is_reported_by_the_site_subscribe_and_digest_send(mail_home: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()  # nothing listens here
+    mail_env(monkeypatch, port)
+    monkeypatch.setenv("PAPERWIRE_SMTP_RETRIES", "0")
+    monkeypatch.setenv("PAPERWIRE_SMTP_BACKOFF", "60")  # a failed mail then waits two minutes before its next try
+    unreachable = f"queued, not delivered: SMTP unreachable (127.0.0.1:{port})"
+    with WebServer(mail_home) as web:
+        client = httpx.Client(base_url=web.url, timeout=60)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/subscribe").text).group(1)
+        page = client.post("/subscribe", data={"csrf_token": token, "email": "erin@example.org", "trending": "true"})
+        assert page.status_code == 200 and unreachable in page.text and "on its way" not in page.text
+        # The same answer when no new confirmation was queued (one went out minutes ago): nothing to learn.
+        again = client.post("/subscribe", data={"csrf_token": token, "email": "erin@example.org", "trending": "true"})
+        assert unreachable in again.text
+        api = client.post("/api/subscribe", json={"email": "fred@example.org"})
+        assert api.status_code == 202 and api.json()["confirmation"] == "queued"
+        assert api.json()["error"].startswith(unreachable)
+
+    proc = run_cli(mail_home, "subscribe", "gina@example.org")
+    assert proc.returncode == 1 and proc.stdout == ""  # never "sent" first
+    assert proc.stderr.strip().splitlines() == [
+        f"paperwire: confirmation mail to gina@example.org {unreachable}: Connection refused"]
+    data = json.loads(run_cli(mail_home, "subscribe", "hana@example.org", "--json").stdout)
+    assert data["confirmation_sent"] is False and unreachable in data["error"]
+
+    # The four confirmations wait on their backoff: digest send says so and fails.
+    proc = run_cli(mail_home, "digest", "send", "--period", "daily", "--json")
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 1 and (data["sent"], data["failed"], data["deferred"]) == (0, 4, 4)
+    assert any("4 mails waiting until" in e and f"SMTP unreachable (127.0.0.1:{port})" in e for e in data["errors"])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("paperwire: 4 mails not delivered: 4 mails waiting until")
+
+    # Once due and the server is up, each is delivered once, and the next run is clean.
+    outbox_due_now(mail_home)
+    with smtp_server() as recorder:
+        monkeypatch.setenv("PAPERWIRE_SMTP_PORT", str(recorder.port))
+        proc = run_cli(mail_home, "digest", "send", "--period", "daily", "--json")
+        data = json.loads(proc.stdout)
+        assert proc.returncode == 0 and (data["sent"], data["failed"], data["deferred"]) == (4, 0, 0)
+        assert sorted(r for m in recorder.messages for r in m.rcpt_tos) == [
+            "erin@example.org", "fred@example.org", "gina@example.org", "hana@example.org"]
+        assert cli_json(mail_home, "digest", "send", "--period", "daily")["sent"] == 0
+        # A reachable server: the site says "on its way" only after the server has the mail.
+        with WebServer(mail_home) as web:
+            client = httpx.Client(base_url=web.url, timeout=60)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/subscribe").text).group(1)
+            page = client.post("/subscribe", data={"csrf_token": token, "email": "ivy@example.org", "trending": "true"})
+            assert "on its way to ivy@example.org" in page.text and recorder.to("ivy@example.org")
+    assert len(recorder.messages) == 5
