@@ -571,12 +571,16 @@ def user_add(ctx: click.Context, username: str, email: str | None, password_stdi
     """Create a user (the same account the web sign-up makes)."""
     from paperwire.digest.compose import InvalidEmail, validate_email
     from paperwire.store.accounts import Accounts, UsernameTaken
-    from paperwire.web.security import hash_password
+    from paperwire.web.security import hash_password, password_problem, username_problem
 
+    problem = username_problem(username)
+    if problem:
+        fail(problem)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        fail("the password needs at least 8 characters")
+    problem = password_problem(password, user_inputs=(username, email or "", "paperwire"))
+    if problem:
+        fail(problem)
     try:
         email = validate_email(email) if email else None
     except InvalidEmail as exc:

@@ -86,12 +86,21 @@ def load_secret(home: Path, configured: str | None = None) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        home.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key)
-        return key
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    # Written whole under another name, then linked into place: the worker processes of one
+    # `serve --workers N` start together, and each must read the one key that wins, never half of it.
+    draft = home / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(48))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass  # another process was first: use its key
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
 
 
 class Signer:
