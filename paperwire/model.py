@@ -11,6 +11,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from paperwire import latex
+
 # New-style ids (0704.0001 onwards; 5 digits after the dot since 2015) and old-style
 # archive ids such as hep-th/9901001 or math.GT/0309136.
 _NEW_ID = r"\d{4}\.\d{4,5}"
@@ -91,73 +93,6 @@ def canonical_id(text: str) -> str:
 
 # ---------------------------------------------------------------- text clean-up
 
-_GREEK = {
-    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "varepsilon": "ε",
-    "zeta": "ζ", "eta": "η", "theta": "θ", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν",
-    "xi": "ξ", "pi": "π", "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "varphi": "φ",
-    "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ",
-    "Lambda": "Λ", "Sigma": "Σ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω", "ell": "ℓ",
-    "infty": "∞", "times": "×", "cdot": "·", "leq": "≤", "geq": "≥", "le": "≤", "ge": "≥",
-    "approx": "≈", "sim": "∼", "neq": "≠", "pm": "±", "circ": "∘", "in": "∈", "to": "→",
-    "rightarrow": "→", "log": "log", "sqrt": "√", "ldots": "…", "dots": "…",
-}
-_SUBSCRIPT = str.maketrans("0123456789+-", "₀₁₂₃₄₅₆₇₈₉₊₋")
-_SUPERSCRIPT = str.maketrans("0123456789+-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻")
-_STYLE_NAMES = ("em", "emph", "textbf", "textit", "texttt", "textrm", "mathrm", "mathbf", "mathcal", "mathbb",
-                "mathsf", "bf", "it", "rm", "tt", "sc")
-_STYLE_CMD = "(?:" + "|".join(_STYLE_NAMES) + ")"
-
-_ESCAPED = re.compile(r"\\([%&#_$])")
-_BRACED_STYLE = re.compile(r"\{\\" + _STYLE_CMD + r"\s+([^{}]*)\}")  # {\em x}
-_STYLE_ARG = re.compile(r"\\?" + _STYLE_CMD + r"\{([^{}]*)\}")  # \emph{x}, mathcal{O}
-_COMMAND = re.compile(r"\\([A-Za-z]+)")
-# "ell_2" / "mathcal" survive with their backslash stripped; only rewrite whole words.
-_BARE_NAMES = ("ell", "infty", "alpha", "beta", "epsilon", "lambda", "sigma")
-# "not after a letter" is checked in _bare_symbol: as a leading lookbehind it would stop the regex
-# engine from skipping straight to candidate first letters, and this runs on every abstract.
-_BARE_SYMBOL = re.compile(rf"({'|'.join(_BARE_NAMES)})(?=_|\^|\b)")
-_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-
-
-def _has_bare_symbol(text: str) -> bool:
-    """Whether a bare name occurs not after a letter: the regex's alternation is slow to scan, and most
-    occurrences sit inside words ("well", "parallel") that str.find rules out cheaply."""
-    for name in _BARE_NAMES:
-        i = text.find(name)
-        while i != -1:
-            if not i or text[i - 1] not in _ASCII_LETTERS:
-                return True
-            i = text.find(name, i + 1)
-    return False
-
-
-def _has_style_arg(text: str) -> bool:
-    """Whether some "{" follows a style command's name, which _STYLE_ARG needs (found faster than by the regex)."""
-    i = text.find("{")
-    while i != -1:
-        if text.endswith(_STYLE_NAMES, 0, i):
-            return True
-        i = text.find("{", i + 1)
-    return False
-
-
-def _bare_symbol(match: re.Match[str]) -> str:
-    start = match.start()
-    if start and match.string[start - 1] in _ASCII_LETTERS:
-        return match.group(0)
-    return _GREEK[match.group(1)]
-
-
-_SUB = re.compile(r"_\{?([0-9+-]{1,4})\}?(?![0-9])")
-_SUP = re.compile(r"\^\{?([0-9+-]{1,4})\}?(?![0-9])")
-_INLINE_MATH = re.compile(r"\$([^$]{1,200})\$")
-
-
-def _latex_command(match: re.Match[str]) -> str:
-    name = match.group(1)
-    return _GREEK.get(name, name)
-
-
 # ASCII whitespace that str.split() breaks on, other than the newline and single spaces
 _OTHER_ASCII_SPACE = ("  ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
 
@@ -183,38 +118,17 @@ def clean_text(raw: str) -> str:
 
 def _clean_collapsed(text: str) -> str:
     """clean_text for text whose whitespace is already collapsed (make_paper's raw fields)."""
-    if "\\" not in text and "{" not in text and "_" not in text and "^" not in text and "$" not in text:
+    # Only a character LaTeX gives a meaning to makes a text worth reading: most text has none (this is
+    # the ingest hot path, and `in` with one character is the fastest scan there is).
+    if not ("\\" in text or "$" in text or "{" in text or "}" in text or "_" in text or "^" in text
+            or "~" in text or "`" in text):
         return text
-    # Each pattern runs only if a character it needs is present: this is the ingest hot path.
-    changed = 0
-    if "$" in text:
-        text, n = _INLINE_MATH.subn(r"\1", text)
-        changed += n
-    if "\\" in text:
-        text, n = _ESCAPED.subn(r"\1", text)
-        changed += n
-    for _ in range(2):  # nested styles such as {\em \textbf{x}}
-        if "{" not in text:
-            break
-        if "{\\" in text:
-            text, n = _BRACED_STYLE.subn(r"\1", text)
-            changed += n
-        if _has_style_arg(text):
-            text, n = _STYLE_ARG.subn(r"\1", text)
-            changed += n
-    if "\\" in text:
-        text, n = _COMMAND.subn(_latex_command, text)
-        changed += n
-    if _has_bare_symbol(text):
-        text, n = _BARE_SYMBOL.subn(_bare_symbol, text)
-        changed += n
-    if "_" in text:
-        text, n = _SUB.subn(lambda m: m.group(1).translate(_SUBSCRIPT), text)
-        changed += n
-    if "^" in text:
-        text, n = _SUP.subn(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
-        changed += n
-    return " ".join(text.split()) if changed else text
+    return latex.pieces_text(read_text(text))
+
+
+def read_text(text: str) -> list[latex.Piece]:
+    """A title or abstract (whitespace collapsed) as pieces of plain text, math and URLs: what pages render."""
+    return latex.read(text, [(start, end) for start, end, _ in link_spans(text)])
 
 
 _URL = re.compile(r"(?:https?://|(?<![\w/.])(?:www\.|github\.com/))[^\s<>\"'{}]+", re.IGNORECASE)
@@ -242,12 +156,13 @@ def _url_matches(text: str, lowered: str) -> Iterator[re.Match[str]]:
             yield match
 
 
-def extract_links(text: str) -> list[str]:
-    """Code and project URLs mentioned in an abstract, in order, without duplicates."""
-    links: list[str] = []
+def link_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, url) of each code or project URL in `text`: trailing punctuation left out, and a bare
+    www. or github.com/ address given https://."""
+    spans: list[tuple[int, int, str]] = []
     lowered = (text or "").lower()
     if "http" not in lowered and "www." not in lowered and "github.com/" not in lowered:
-        return links  # most abstracts have no URL
+        return spans  # most abstracts have no URL
     for match in _url_matches(text, lowered):
         url = match.group(0)
         while url and url[-1] in ".,;:!?)]'\"":
@@ -255,11 +170,15 @@ def extract_links(text: str) -> list[str]:
             if url[-1] == ")" and url.count("(") >= url.count(")"):
                 break
             url = url[:-1]
-        if not url.lower().startswith("http"):
-            url = "https://" + url
-        if len(url) > 12 and url not in links:
-            links.append(url)
-    return links
+        if len(url) > 12 - (0 if url.lower().startswith("http") else len("https://")):
+            spans.append((match.start(), match.start() + len(url),
+                          url if url.lower().startswith("http") else "https://" + url))
+    return spans
+
+
+def extract_links(text: str) -> list[str]:
+    """Code and project URLs mentioned in an abstract, in order, without duplicates."""
+    return list(dict.fromkeys(url for _, _, url in link_spans(text)))
 
 
 # ---------------------------------------------------------------- the record

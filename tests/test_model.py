@@ -90,11 +90,19 @@ def test_title_ids_are_stable_and_ignore_case_spacing_punctuation_accents() -> N
     (r"R\&D and \#tags", "R&D and #tags"),
     ("  spaced\n\tout   text ", "spaced out text"),
     ("plain text stays plain", "plain text stays plain"),
-    ("snake_case_name and x^y", "snake_case_name and x^y"),
+    ("snake_case_name and AUC_ROC but x^y", "snake_case_name and AUC_ROC but xʸ"),
+    # the text form of math: Unicode scripts where they exist, the hyphen after math kept, no braces left
+    (r"$\ell_1$-regularised $\mathcal{O}(n^{-1/2})$", "ℓ₁-regularised O(n^(-1/2))"),
+    (r"$\tilde\Theta(d^{k})$ and $\sigma_{\max}^2$", "Θ̃(dᵏ) and σ_max²"),
+    (r"$\mathbb{R}^d \rightarrow \mathbb{R}$, $\sqrt[3]{\log n}$, $\frac{a+b}{2}$", "ℝᵈ → ℝ, ∛(log n), (a+b)/2"),
+    ("costs $5 and $10", "costs $5 and $10"),
+    (r"as in prior work~\citep{nichani2023provable}, \method{} wins", "as in prior work, method wins"),
+    (r"na\"{\i}ve, ``quoted'' and (~50%)", "naïve, “quoted” and (∼50%)"),
     # names inside words and braces after other words are left alone (the cheap checks in front of the regexes)
     ("a well modelled parallel cell with alphabets", "a well modelled parallel cell with alphabets"),
     ("ell at the start and sigma_1 later", "ℓ at the start and σ₁ later"),
-    ("a set {a, b} and f{x} but textbf{y}", "a set {a, b} and f{x} but y"),
+    # braces group in LaTeX; literal ones are written \{ \}
+    ("a set {a, b} and textbf{y} and \\{c\\}", "a set a, b and y and {c}"),
     ("", ""),
 ])
 def test_clean_text(raw: str, clean: str) -> None:
