@@ -210,20 +210,30 @@ def seed_paths() -> list[Path]:
     return sorted(Path(str(p)) for p in seeds.iterdir() if p.name.endswith(".txt"))
 
 
+def demo_paper_paths() -> list[Path]:
+    """Recent real arXiv papers shipped for the demo (snapshot format; see scripts/demo_subset.py)."""
+    from importlib.resources import files
+
+    demo = files("paperwire") / "data" / "demo"
+    return sorted(Path(str(p)) for p in demo.iterdir() if p.name.endswith(".jsonl.gz"))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
 @click.option("--no-serve", is_flag=True, help="Ingest the sample corpus and print the feed, then exit.")
 @click.pass_context
 def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
-    """Load the bundled sample corpus into the home and show it."""
+    """Load the bundled sample corpus (five captured pages and a few thousand recent arXiv papers)
+    into the home and show it. Search answers at once; vectors are made while it serves."""
     home = home_of(ctx)
     store = open_store(home)
     try:
         summary = ingest_pipeline.ingest_paths(store, seed_paths(), fmt="hf-page")
-        after_ingest(home, store, json_output=False)
-        click.echo(f"sample corpus: {summary.added} added, {summary.unchanged} unchanged "
-                   f"({store.count_papers()} papers in {home})")
+        recent = ingest_pipeline.ingest_paths(store, demo_paper_paths(), fmt="arxiv-snapshot")
+        # no index update here: the server indexes the words at once and makes the vectors while it serves
+        click.echo(f"sample corpus: {summary.added + recent.added} added, "
+                   f"{summary.unchanged + recent.unchanged} unchanged ({store.count_papers()} papers in {home})")
         days = store.listing_days()
         if days:
             newest = days[-1][0]
@@ -359,13 +369,16 @@ def index_update(ctx: click.Context, json_output: bool) -> None:
         from paperwire.index import open_index
 
         index = open_index(home_of(ctx), store, progress=show_progress(json_output), catch_up=False)
+        removed = index.remove_partial_generations()
         indexed = index.update(progress=show_progress(json_output))
         report = index.verify()
     finally:
         store.close()
     if json_output:
-        emit_json({"indexed": indexed, **report.to_dict()})
+        emit_json({"indexed": indexed, "removed_partial_generations": removed, **report.to_dict()})
     else:
+        if removed:
+            click.echo(f"removed what interrupted saves left: {', '.join(removed)}")
         click.echo(f"{indexed} papers indexed; {report.indexed_papers} in the index")
 
 
@@ -390,6 +403,7 @@ def index_verify(ctx: click.Context, json_output: bool) -> None:
         emit_json(report.to_dict())
     else:
         click.echo("index matches the store" if report.ok else "index does not match the store:")
+        click.echo(f"  vectors ({report.embedder}): {report.vectors:,} of {report.indexed_papers:,} papers")
         for problem in report.problems:
             click.echo(f"  {problem}")
         if not report.ok:

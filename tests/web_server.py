@@ -29,8 +29,10 @@ def serve(home: Path, config: dict[str, Any] | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def serve_app(home: Path, config: dict[str, Any] | None = None) -> Iterator[tuple[str, Any]]:
-    """serve(), yielding the application too (for tests that look at the site's state)."""
+def serve_app(home: Path, config: dict[str, Any] | None = None, *,
+              wait_for_vectors: bool = True) -> Iterator[tuple[str, Any]]:
+    """serve(), yielding the application too (for tests that look at the site's state). By default
+    the search index is loaded with every paper's vector before the first request."""
     app = create_app(home, {**TEST_LIMITS, **(config or {})})
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="paperwire-test-server", daemon=True)
@@ -41,7 +43,10 @@ def serve_app(home: Path, config: dict[str, Any] | None = None) -> Iterator[tupl
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    app.state.site.index(wait=300)  # searches in the tests must not race the index load
+    if wait_for_vectors:  # searches in the tests must not race the index load
+        index = app.state.site.index(wait=300)
+        while not index.vectors_complete and time.monotonic() < deadline + 600:
+            time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}", app
     finally:

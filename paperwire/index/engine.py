@@ -1,11 +1,14 @@
 """The search index of a home: BM25 and embeddings kept in step with the store, fused at query time.
 
 On disk (HOME/index/):
-  manifest.json   which generation is current, the store rev it covers, the embedder that built it
+  manifest.json   which generation is current, the store rev it covers, the rev up to which every
+                  paper also has a vector (dense_rev), the embedder that built it
   gen-NNNNNN/     lexical/ and dense/ of one generation; a new one is written, then the manifest
                   switches to it (os.replace), then older generations are removed. A crash at any
                   point leaves the previous generation in force and `verify` reports the lag.
 The index follows the store's `rev` counter: everything with a higher rev is (re)indexed.
+A server on a home without an index indexes the words first (seconds) and answers lexically while the
+vectors are made, a checkpoint at a time; hybrid search fuses the two once every paper has its vector.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ MAX_OFFSET = 1000
 # above it with the distilled static model (thousands per second). Recorded in the manifest.
 STATIC_EMBEDDER_ABOVE = 20_000
 UPDATE_BATCH = 5000
+# Papers embedded between two saves when vectors are made after the words (a kill loses at most this).
+EMBED_CHECKPOINT = 2000
 # Title overlap adds at most this to a neighbour's cosine: it orders neighbours that are this close,
 # no further (at 100k papers, adjacent neighbours are about 0.001 apart).
 SIMILAR_TIE_BREAK = 0.002
@@ -95,13 +100,17 @@ class VerifyReport:
     indexed_papers: int
     store_rev: int
     index_rev: int
+    vectors: int = 0  # indexed papers that have a vector
+    embedder: str = ""
     missing: list[str] = field(default_factory=list)  # in the store, not in the index
     extra: list[str] = field(default_factory=list)  # in the index, not in the store
     problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "store_papers": self.store_papers, "indexed_papers": self.indexed_papers,
-                "store_rev": self.store_rev, "index_rev": self.index_rev, "missing": self.missing[:20],
+                "store_rev": self.store_rev, "index_rev": self.index_rev,
+                "coverage": {"embedder": self.embedder, "vectors": self.vectors, "papers": self.indexed_papers},
+                "missing": self.missing[:20],
                 "extra": self.extra[:20], "problems": self.problems}
 
 
@@ -143,6 +152,23 @@ def _write_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextmanager
+def vector_job(directory: Path) -> Iterator[bool]:
+    """Whether this process may make the missing vectors of an index: one process of a home does
+    (several server workers, or a server next to `index embed`); the others get False at once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "vectors.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class SearchIndex:
     """Lexical + dense indexes of one home. Searches may run from many threads; updates are serialised."""
 
@@ -156,6 +182,7 @@ class SearchIndex:
         self.lexical = LexicalIndex()
         self.dense = DenseIndex(self.embedder.dim, self.embedder.name)
         self.rev = 0
+        self.dense_rev = 0  # every paper indexed up to this store rev has its vector
         self.generation = 0
         self.parallel = available_cores() > 1  # hybrid queries run their two retrievers side by side
         self._lock = threading.RLock()
@@ -167,6 +194,7 @@ class SearchIndex:
         self.lexical = LexicalIndex.load(gen_dir / "lexical")
         self.dense = DenseIndex.load(gen_dir / "dense", expected_embedder=self.embedder.name)
         self.rev = int(manifest["rev"])
+        self.dense_rev = min(int(manifest.get("dense_rev", self.rev)), self.rev)
         self.generation = int(manifest["generation"])
 
     def save(self, *, force: bool = False) -> None:
@@ -176,6 +204,7 @@ class SearchIndex:
         with self._lock, _write_lock(self.directory):
             on_disk = _read_manifest(self.directory)
             if (not force and on_disk and int(on_disk["rev"]) >= self.rev
+                    and int(on_disk.get("dense_rev", on_disk["rev"])) >= self.dense_rev
                     and on_disk.get("embedder") == self.embedder.name):
                 return  # another process already saved this much
             generation = max(self.generation, int(on_disk["generation"]) if on_disk else 0) + 1
@@ -186,12 +215,27 @@ class SearchIndex:
             self.dense.save(gen_dir / "dense")
             _write_json_atomic(self.directory / "manifest.json", {
                 "format": MANIFEST_FORMAT, "generation": generation, "generation_dir": name, "rev": self.rev,
-                "papers": len(self.lexical), "embedder": self.embedder.name, "embedder_kind": self.embedder_kind,
+                "dense_rev": self.dense_rev, "papers": len(self.lexical), "embedder": self.embedder.name,
+                "embedder_kind": self.embedder_kind,
             })
             self.generation = generation
             for old in self.directory.glob("gen-*"):
                 if old.name != name:
                     shutil.rmtree(old, ignore_errors=True)
+
+    def partial_generations(self) -> list[str]:
+        """Generation directories the manifest does not name: what a save killed midway left behind."""
+        on_disk = _read_manifest(self.directory)
+        current = on_disk["generation_dir"] if on_disk else None
+        return sorted(p.name for p in self.directory.glob("gen-*") if p.name != current)
+
+    def remove_partial_generations(self) -> list[str]:
+        """Remove leftovers of interrupted saves (under the write lock, so never a save in progress)."""
+        with _write_lock(self.directory):
+            leftovers = self.partial_generations()
+            for name in leftovers:
+                shutil.rmtree(self.directory / name, ignore_errors=True)
+        return leftovers
 
     # ------------------------------------------------------------ keeping up with the store
 
@@ -199,11 +243,81 @@ class SearchIndex:
         """Store writes the index has not seen yet."""
         return max(0, self.store.max_rev() - self.rev)
 
+    @property
+    def revision(self) -> tuple[int, int]:
+        """Changes whenever results may change: new words indexed, or more papers with vectors."""
+        return (self.rev, self.dense_rev)
+
+    @property
+    def vectors_complete(self) -> bool:
+        """Whether every indexed paper has its vector (else hybrid search is lexical for now)."""
+        return self.dense_rev >= self.rev
+
+    def update_words(self) -> int:
+        """Index the words of every paper written since the last update, leaving their vectors to
+        `embed_pending`: seconds where embedding takes minutes. Returns how many were indexed."""
+        with self._lock:
+            done = 0
+            last_rev = self.rev
+            with self.lexical.bulk():
+                batch: list[Paper] = []
+                for rev, paper in self.store.iter_papers(after_rev=self.rev):
+                    batch.append(paper)
+                    last_rev = rev
+                    if len(batch) >= UPDATE_BATCH:
+                        self.lexical.add(batch)
+                        done += len(batch)
+                        batch = []
+                if batch:
+                    self.lexical.add(batch)
+                    done += len(batch)
+            self.rev = last_rev
+            return done
+
+    def embed_pending(self, *, limit: int | None = None, progress: bool = False) -> int:
+        """Vectors for indexed papers that lack them, oldest write first, at most `limit` papers
+        (None: all); the caller saves (a checkpoint). Returns how many were embedded."""
+        with self._lock:
+            if self.vectors_complete:
+                return 0
+            done = 0
+            bar = _progress(progress, max(0, self.rev - self.dense_rev) if limit is None else limit)
+            try:
+                batch: list[Paper] = []
+                for rev, paper in self.store.iter_papers(after_rev=self.dense_rev):
+                    if rev > self.rev:
+                        break  # written after the words were indexed: the next update takes both
+                    batch.append(paper)
+                    if len(batch) >= 256 or (limit is not None and done + len(batch) >= limit):
+                        self._embed_batch(batch, rev)
+                        done += len(batch)
+                        bar(len(batch))
+                        batch = []
+                        if limit is not None and done >= limit:
+                            return done
+                if batch:
+                    self._embed_batch(batch, self.rev)
+                    done += len(batch)
+                    bar(len(batch))
+                self.dense_rev = self.rev
+                return done
+            finally:
+                bar(0, close=True)
+
+    def _embed_batch(self, papers: list[Paper], through_rev: int) -> None:
+        vectors = embed_papers(self.embedder, papers, self.cache)
+        self.dense.add([p.id for p in papers], vectors)
+        self.dense_rev = through_rev
+
     def update(self, *, progress: bool = False, save: bool = True) -> int:
         """Index every paper written since the last update; returns how many were (re)indexed."""
         with self._lock:
+            if not self.vectors_complete:
+                self.embed_pending(progress=progress)
             total = self.pending()
             if not total:
+                if save:
+                    self.save()  # what embed_pending made
                 return 0
             done = 0
             bar = _progress(progress, total)
@@ -224,7 +338,7 @@ class SearchIndex:
                         self._index_batch(batch, worker)
                         done += len(batch)
                         bar(len(batch))
-                self.rev = last_rev
+                self.rev = self.dense_rev = last_rev
             finally:
                 bar(0, close=True)
                 if worker is not None:
@@ -242,28 +356,42 @@ class SearchIndex:
                                             worker.submit, lambda: self.lexical.add(papers))
         self.dense.add([p.id for p in papers], vectors)
 
-    def reload(self) -> bool:
-        """Load a newer generation that another process (an ingest) saved; never indexes here.
-        Searches keep using the loaded generation until the new one is in place."""
+    def _newer_on_disk(self) -> dict[str, Any] | None:
+        """The saved manifest, if it covers more than what is loaded (more papers, or more vectors)."""
         on_disk = _read_manifest(self.directory)
-        if not (on_disk and int(on_disk["rev"]) > self.rev and on_disk.get("embedder") == self.embedder.name):
+        if not on_disk or on_disk.get("embedder") != self.embedder.name:
+            return None
+        rev, dense_rev = int(on_disk["rev"]), int(on_disk.get("dense_rev", on_disk["rev"]))
+        if rev > self.rev or (rev == self.rev and dense_rev > self.dense_rev):
+            return on_disk
+        return None
+
+    def reload(self) -> bool:
+        """Load a newer generation that another process (an ingest, a vector job) saved; never indexes
+        here. Searches keep using the loaded generation until the new one is in place."""
+        if self._newer_on_disk() is None:
             return False
         with self._lock:
-            on_disk = _read_manifest(self.directory)
-            if not (on_disk and int(on_disk["rev"]) > self.rev and on_disk.get("embedder") == self.embedder.name):
+            on_disk = self._newer_on_disk()
+            if on_disk is None:
                 return False
             self._load(on_disk)
             return True
 
     def refresh(self) -> None:
-        """Cheap when nothing changed; otherwise pick up new papers (from disk if another process saved)."""
+        """Cheap when nothing changed; otherwise pick up new papers (from disk if another process saved).
+        While vectors are still being made for older papers, only the new papers' words are indexed
+        here (their vectors follow with the rest), so a refresh never waits behind that backlog."""
         if not self.pending():
             return
         with self._lock:
-            on_disk = _read_manifest(self.directory)
-            if on_disk and int(on_disk["rev"]) > self.rev and on_disk.get("embedder") == self.embedder.name:
+            on_disk = self._newer_on_disk()
+            if on_disk is not None:
                 self._load(on_disk)
-            self.update(save=False)
+            if self.vectors_complete:
+                self.update(save=False)
+            else:
+                self.update_words()
 
     def verify(self) -> VerifyReport:
         """Compare the index with the store: same papers, caught up, lexical and dense agree."""
@@ -279,8 +407,14 @@ class SearchIndex:
             problems.append(f"saved index covers rev {on_disk['rev']}, loaded {self.rev}")
         if self.rev < store_rev:
             problems.append(f"index is behind the store: rev {self.rev} < {store_rev}")
-        if lexical_ids != dense_ids:
+        if self.vectors_complete and lexical_ids != dense_ids:
             problems.append(f"lexical ({len(lexical_ids)}) and dense ({len(dense_ids)}) hold different papers")
+        elif not dense_ids <= lexical_ids:
+            problems.append(f"{len(dense_ids - lexical_ids)} papers have vectors but are not indexed")
+        leftovers = self.partial_generations()
+        if leftovers:
+            problems.append(f"{len(leftovers)} partial generation(s) left by an interrupted save: "
+                            f"{', '.join(leftovers)} (`paperwire index update` removes them)")
         missing = sorted(store_ids - lexical_ids)
         extra = sorted(lexical_ids - store_ids)
         if missing:
@@ -288,7 +422,7 @@ class SearchIndex:
         if extra:
             problems.append(f"{len(extra)} indexed papers are not in the store")
         return VerifyReport(not problems, len(store_ids), len(lexical_ids), store_rev, self.rev,
-                            missing, extra, problems)
+                            len(dense_ids & lexical_ids), self.embedder.name, missing, extra, problems)
 
     # ------------------------------------------------------------ queries
 
@@ -304,6 +438,8 @@ class SearchIndex:
         if not 0 <= offset <= MAX_OFFSET:
             raise QueryError(f"offset must be between 0 and {MAX_OFFSET}")
         parsed = parse_query(query)
+        if (mode == "hybrid" and not self.vectors_complete) or (mode == "semantic" and not len(self.dense)):
+            mode = "lexical"  # vectors are still being made: the words answer meanwhile
         date_from = day_bound(date_from, end=False, where="the from date")
         date_to = day_bound(date_to, end=True, where="the until date")
         depth = max(100, 2 * (limit + offset))

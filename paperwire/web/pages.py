@@ -288,7 +288,7 @@ def build_router(site: Site) -> APIRouter:
         similar_note = None
         try:
             index = site.index(wait=0.5)
-            hits = site.cached(("similar", paper.id, index.rev),
+            hits = site.cached(("similar", paper.id, index.revision),
                                lambda: index.similar(paper.id, limit=6, snippets=False))
             similar = cards_for(request, [h.paper for h in hits])
         except SearchUnavailable as exc:

@@ -46,6 +46,9 @@ NOTICE_COOKIE = "pw_notice"
 _CSRF_SLOT = "csrf-slot-3f9c2a"  # where a shared page's CSRF token goes (a token is 64 hex digits)
 INDEX_REFRESH_SECONDS = 5.0
 INDEX_WAIT_SECONDS = 3.0  # a search during the first build answers soon, with a 503 that says so
+# At start, up to this many papers new since the last save are embedded before search opens (a few
+# seconds with MiniLM); more are indexed by their words first and embedded while the site serves.
+EMBED_AT_ONCE = 64
 BULK_BACKLOG = 2000  # more new papers than this: left to the ingesting process (see refresh_index)
 BULK_GRACE_SECONDS = 900.0  # an ingest indexes its papers after its last commit: allow for that
 
@@ -57,7 +60,7 @@ class _Answer:
     key: Hashable
     today: str | None  # None: the same on every day
     by_index: bool  # depends on the index: valid at `index_rev` only (None: while it loads)
-    index_rev: int | None
+    index_rev: tuple[int, int] | None
     page: bool  # a shared page ((status, body) with a CSRF slot), else the body itself
     media_type: str
 
@@ -158,22 +161,53 @@ class Site:
             self._index_thread.start()
 
     def _index_loop(self) -> None:
+        """Words first, so search answers within seconds on any home (lexically while vectors are
+        missing); then the missing vectors a checkpoint at a time, new papers' words in between; then
+        keep caught up."""
         try:
             from paperwire.index import open_index
 
             # Searches run on many request threads: each reads papers through its own connection.
-            index = open_index(self.home, _ThreadStore(self))  # type: ignore[arg-type]
-            index.embedder.load()  # here, not in the first search request (a model takes a while to load)
+            index = open_index(self.home, _ThreadStore(self), catch_up=False)  # type: ignore[arg-type]
+            if index.vectors_complete and index.pending() <= EMBED_AT_ONCE:
+                index.update()  # a few papers since the last save: words and vectors at once
+            elif index.pending():
+                index.update_words()
+                index.save()
             self._index = index
-            settle_heap()
         except Exception as exc:  # the site still serves feeds and papers without search
             log.exception("search index unavailable")
             self._index_error = f"search index unavailable: {exc}"
         finally:
             self._index_ready.set()
+        if self._index is None:
+            return
+        try:
+            self._make_vectors(self._index)
+            self._index.embedder.load()  # here, not in the first search request (a model takes a while to load)
+            settle_heap()
+        except Exception as exc:  # searches stay lexical; the next start tries again
+            log.exception("making the search index's vectors failed")
+            self._index_error = f"vectors unavailable: {exc}"
         seconds = float(self.config.get("PAPERWIRE_INDEX_REFRESH_SECONDS", INDEX_REFRESH_SECONDS))
-        while self._index is not None and not self._stop.wait(seconds):
+        while not self._stop.wait(seconds):
             self.refresh_index()
+
+    def _make_vectors(self, index: Any) -> None:
+        """Embed the papers that lack vectors, saving a generation at each checkpoint. One process of a
+        home does this (a lock); the others load its generations as they are saved."""
+        from paperwire.index.engine import EMBED_CHECKPOINT, vector_job
+
+        seconds = float(self.config.get("PAPERWIRE_INDEX_REFRESH_SECONDS", INDEX_REFRESH_SECONDS))
+        while not index.vectors_complete and not self._stop.is_set():
+            with vector_job(index.directory) as mine:
+                while mine and not index.vectors_complete and not self._stop.is_set():
+                    index.embed_pending(limit=EMBED_CHECKPOINT)
+                    index.save()
+                    self.refresh_index()  # new papers' words, between checkpoints
+            if not index.vectors_complete:
+                self._stop.wait(seconds)
+                self.refresh_index()
 
     def refresh_index(self) -> None:
         """Bring the index up to the store. A few new papers (a submission, a small ingest) are indexed
@@ -194,6 +228,8 @@ class Site:
             settle_heap()
 
     def _catch_up(self, index: Any) -> None:
+        if not index.vectors_complete:
+            index.reload()  # another process's vector checkpoint
         pending = index.pending()
         if pending <= BULK_BACKLOG:
             if pending:
@@ -219,7 +255,7 @@ class Site:
             return index.search(query, **options)
         from paperwire.index.engine import Hit
 
-        key = (query, index.rev, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+        key = (query, index.revision, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                                              for k, v in options.items())))
         with self._cache_lock:
             ranked = self._search_cache.get(key)
@@ -235,10 +271,10 @@ class Site:
         papers = self.store().get_papers([pid for pid, _, _ in ranked])
         return [Hit(pid, papers[pid].title, score, text, papers[pid]) for pid, score, text in ranked if pid in papers]
 
-    def index_rev(self) -> int | None:
+    def index_rev(self) -> tuple[int, int] | None:
         """The loaded index's revision (None before it is loaded): part of the key of cached search pages."""
         index = self._index
-        return index.rev if index is not None else None
+        return index.revision if index is not None else None
 
     def index(self, wait: float = INDEX_WAIT_SECONDS) -> Any:
         """The search index; SearchUnavailable while a first build (minutes on a new home) goes on."""
@@ -347,7 +383,8 @@ class Site:
         return self.finish(request, HTMLResponse(body.replace(_CSRF_SLOT.encode(), token)))
 
     def remember_answer(self, request: Request, key: Hashable, *, today: str | None = None, by_index: bool = False,
-                        index_rev: int | None = None, page: bool = False, media_type: str = "text/html") -> None:
+                        index_rev: tuple[int, int] | None = None, page: bool = False,
+                        media_type: str = "text/html") -> None:
         """Note that an anonymous GET of this URL is answered by the cache entry `key` (while that entry is
         of the current database generation) as long as the day, when given, and with `by_index` the index
         revision stay as they were when the answer was made (both are part of `key`)."""
