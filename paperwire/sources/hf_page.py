@@ -3,7 +3,8 @@
 A capture is a few header lines (`new`, `Get trending papers…`, `Subscribe`, `byAK and the
 research community`, a day such as `Mar 11`) then entries: a title line and an abstract line,
 usually separated by blank lines. Some captures miss header lines or glue `Subscribe` to the first
-title. Days carry no year; the caller supplies it.
+title. Days carry no year; the caller supplies it. The text lost most of its LaTeX backslashes and dollar
+signs (capture_latex.py puts back what it can).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import date
 from typing import BinaryIO
 
 from paperwire.sources.base import ParseItem, Rejected, iter_lines, paper_or_rejection
+from paperwire.sources.capture_latex import repair
 
 FORMAT = "hf-page"
 EXTENSIONS = (".txt",)
@@ -77,7 +79,8 @@ def parse(stream: BinaryIO, name: str, *, year: int = DEFAULT_YEAR) -> Iterator[
             pending = (number, text)
             continue
         pending = None
-        yield paper_or_rejection(name, f"line {title_line}", title=title, abstract=text, source=FORMAT,
-                                 listed_on=day)
+        # the captures lost most backslashes and dollar signs of the LaTeX: put back what can be told
+        yield paper_or_rejection(name, f"line {title_line}", title=repair(title), abstract=repair(text),
+                                 source=FORMAT, listed_on=day)
     if pending:
         yield Rejected(name, f"line {pending[0]}", "title has no abstract (file ends)")
