@@ -94,7 +94,7 @@ _TEXT_ACCENTS = {
 }
 _DOUBLE_STRUCK = {"C": "ℂ", "H": "ℍ", "N": "ℕ", "P": "ℙ", "Q": "ℚ", "R": "ℝ", "Z": "ℤ", "1": "𝟙"}
 # Relations and binary operators get a space on each side in the text form (a\leq b reads "a ≤ b").
-_SPACED = frozenset("≤≥≠≈∼≃≡≅≍∈∉∋⊂⊆⊃⊇→←↔⇒⇐⇔↦⟶⟹⟺×·∘±∓∝≪≫≲≳∪∩⊕⊗⊙∖≺≻≼≽∨∧≜≔⊥")
+_SPACED = frozenset("≤≥≠≈∼≃≡≅≍∈∉∋⊂⊆⊃⊇→←↔⇒⇐⇔↦⟶⟹⟺∝≪≫≲≳≺≻≼≽≜≔")
 
 _SUPERSCRIPTS = dict(zip("0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVWβγδθιφχ⊤′",
                          "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂᵝᵞᵟᶿᶥᵠᵡᵀ′", strict=True))
@@ -142,7 +142,7 @@ _NAME_AT_START = re.compile("(" + "|".join(sorted(
 # A command (letters, or one other character), "$$" or "$", a brace, a script mark, a tie, or a run of
 # anything else (spaces included).
 _TOKEN = re.compile(r"\\(?:[A-Za-z]+\*?|.)|\\$|\$\$?|[{}_^~]|[^\\{}$_^~]+", re.S)
-_SCRIPT_BASE = re.compile(r"(?:[^\W_]|[′ℓ∞∂∇])+$|[)\]|]$")
+_SCRIPT_BASE = re.compile(r"(?:[^\W_]|[′ℓ∞∂∇])+$|[^\s(\[{]$")
 _TEXT_SCRIPT_ARG = re.compile(r"[+-]?[0-9]{1,4}|[*+-](?![0-9A-Za-z])|[^\W\d_](?![A-Za-z0-9])")
 # Four words in a row inside "$…$" are prose between two unrelated dollar signs, not math.
 _PROSE = re.compile(r"(?:(?<![A-Za-z\\])[A-Za-z]{3,} ){3}[A-Za-z]{3,}")
@@ -200,7 +200,7 @@ def _script(base: _Frag, mark: str, arg: _Frag) -> _Frag:
     tag = "sup" if mark == "^" else "sub"
     text = _script_text(mark, arg.text)
     html_form = f"{base.html}<{tag}>{arg.html.strip()}</{tag}>" if arg.html.strip() else base.html
-    return _Frag(base.text + text, html_form, f"{base.tex}{mark}{{{arg.tex}}}")
+    return _Frag(base.text + text, html_form, f"{base.tex}{mark}{{{arg.tex.strip()}}}")
 
 
 def _accent(frag: _Frag, mark: str, command: str) -> _Frag:
@@ -367,6 +367,10 @@ class _Reader:
             return
         if name in ("begin", "end"):
             self.skip_group()
+            return
+        if name in _FUNCTIONS:
+            before = self.buffer[-1][-1:] if self.buffer else ""
+            self.buffer.append(f" {name}" if before.isalnum() else name)  # "N^{δ}\ln N", "d\log(n)"
             return
         symbol = symbols().get(name)
         if symbol is not None:
