@@ -58,6 +58,7 @@ class PaperOut(BaseModel):
     categories: list[str] = []
     arxivId: str | None = None
     links: list[str] = []
+    mediaUrls: list[str] | None = None
 
 
 class PaperCore(BaseModel):
@@ -71,6 +72,7 @@ class PaperCore(BaseModel):
     discussionId: str
     projectPage: str | None = None
     githubRepo: str | None = None
+    mediaUrls: list[str] | None = None
 
 
 class DailyPaper(BaseModel):
@@ -84,6 +86,7 @@ class DailyPaper(BaseModel):
     numComments: int = 0
     submittedBy: Submitter | None = None
     isAuthorParticipating: bool = False
+    thumbnail: str | None = None
 
 
 class ApiError(BaseModel):
@@ -119,11 +122,14 @@ def _project_page(paper: Paper) -> str | None:
 
 
 def paper_core(paper: Paper, votes: int) -> dict[str, Any]:
-    return {
+    core = {
         "id": paper.id, "title": paper.title, "summary": paper.abstract, "authors": _authors(paper),
         "publishedAt": iso_datetime(paper.published or paper.listed_on), "upvotes": votes,
         "discussionId": paper.id, "projectPage": _project_page(paper), "githubRepo": _link(paper, ("github.com",)),
     }
+    if paper.thumbnail:  # as the Hub does: the key only when the paper has media
+        core["mediaUrls"] = [paper.thumbnail]
+    return core
 
 
 def paper_json(paper: Paper, votes: int) -> dict[str, Any]:
@@ -133,9 +139,12 @@ def paper_json(paper: Paper, votes: int) -> dict[str, Any]:
 
 
 def daily_json(paper: Paper, votes: int) -> dict[str, Any]:
-    return {"paper": paper_core(paper, votes), "publishedAt": iso_datetime(paper.listed_on), "title": paper.title,
-            "summary": paper.abstract, "numComments": paper.num_comments, "submittedBy": _submitter(paper),
-            "isAuthorParticipating": False}
+    entry = {"paper": paper_core(paper, votes), "publishedAt": iso_datetime(paper.listed_on), "title": paper.title,
+             "summary": paper.abstract, "numComments": paper.num_comments, "submittedBy": _submitter(paper),
+             "isAuthorParticipating": False}
+    if paper.thumbnail:  # HfApi.list_daily_papers keeps an entry's unknown keys: PaperInfo.thumbnail
+        entry["thumbnail"] = paper.thumbnail
+    return entry
 
 
 def encode_json(data: Any) -> bytes:

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from paperwire.config import load_config
 from paperwire.store import SQLiteStore, open_store
 from paperwire.store.accounts import Accounts, Listings
-from paperwire.web.card_parts import CARD_PARTS_ENTRIES, CardPartsCache
+from paperwire.web.card_parts import CARD_PARTS_ENTRIES, CardPartsCache, day_label
 from paperwire.web.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -80,6 +80,7 @@ class Site:
                                      autoescape=select_autoescape(["html", "xml"]), trim_blocks=True,
                                      lstrip_blocks=True, auto_reload=False)  # templates ship with the package
         self.templates.filters["math"] = math_html
+        self.templates.filters["day_label"] = day_label
         self.templates.globals["card_parts"] = CardPartsCache(
             self.templates, int(self.config.get("PAPERWIRE_CARD_CACHE", CARD_PARTS_ENTRIES)))
         self._local = threading.local()
