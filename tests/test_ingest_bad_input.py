@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,6 +103,38 @@ def _invalid_json_array(tmp: Path) -> Path:
     return path
 
 
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def _deep_json_array(tmp: Path) -> Path:
+    # about 2.4 kB: an element of a daily-papers array nested 1,200 levels deep, between two good ones
+    records = json.loads(DAILY)
+    path = tmp / "deep.json"
+    path.write_text("[" + ",".join([json.dumps(records[0]), _nested(1200), json.dumps(records[1])]) + "]")
+    return path
+
+
+def _deep_json_line(tmp: Path) -> Path:
+    lines = SNAPSHOT.splitlines()
+    deep = '{"id": "2401.00001", "title": ' + _nested(100_000) + ', "abstract": "x"}'
+    path = tmp / "deep.jsonl"
+    path.write_bytes(b"\n".join([lines[0], deep.encode(), lines[1]]) + b"\n")
+    return path
+
+
+def _gzip_bomb(tmp: Path) -> Path:
+    # one good record, then 80 MB of newlines that compress about 1,000 times
+    path = tmp / "bomb.jsonl.gz"
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as fh:
+        fh.write(packer.compress(SNAPSHOT.splitlines()[0].replace(b"0704.0001", b"0704.0011") + b"\n"))
+        for _ in range(80):
+            fh.write(packer.compress(b"\n" * (1 << 20)))
+        fh.write(packer.flush())
+    return path
+
+
 # (make the bad file, the location its error names, words of the reason, papers added in all: the good
 # file's two plus the new good records of the bad file)
 CASES: dict[str, tuple[Callable[[Path], Path], str, str, int]] = {
@@ -115,6 +148,9 @@ CASES: dict[str, tuple[Callable[[Path], Path], str, str, int]] = {
     "undetectable format": (_undetectable, "file", "cannot tell the format", 2),
     "malformed BibTeX": (_malformed_bibtex, "line 32", "malformed BibTeX entry", 3),
     "invalid JSON array": (_invalid_json_array, "line 1, column ", "invalid JSON", 3),
+    "JSON nested 1,200 levels": (_deep_json_array, "record 2", "JSON nested too deeply", 4),
+    "JSON line nested 100,000 levels": (_deep_json_line, "line 2", "JSON nested too deeply", 2),
+    "gzip bomb": (_gzip_bomb, "file", "refused as a likely gzip bomb", 3),
 }
 
 

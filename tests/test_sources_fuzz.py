@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -180,3 +181,60 @@ def test_bibtex_shaped_entries(entries: list) -> None:
     data = text.encode("utf-8", "surrogatepass")
     check("bibtex", data)
     check_library("bibtex", data)
+
+
+# Nesting: the standard JSON decoder recurses once per level and orjson stops at 1,024, so a record (or a
+# field) nested deeper must be one rejection of that record, the records around it still read.
+GOOD_JSON = {
+    "arxiv-snapshot": [line.decode() for line in SAMPLE["arxiv-snapshot"].splitlines()],
+    "hf-daily": [json.dumps(r) for r in json.loads(SAMPLE["hf-daily"])[:2]],
+    "csl-json": [json.dumps(r) for r in json.loads(SAMPLE["csl-json"]) if r.get("abstract")][:2],
+}
+DEEP_FIELD = {
+    "arxiv-snapshot": '{"id": "2401.09999", "title": %s, "abstract": "x"}',
+    "hf-daily": '{"paper": {"id": "2401.09999", "title": "T", "summary": "S", "authors": %s}}',
+    "csl-json": '{"type": "article", "id": "deep", "title": "T", "abstract": "S", "author": %s}',
+}
+
+
+def nested(depth: int, openers: list[str]) -> str:
+    """A value `depth` levels deep, cycling through `openers` ("[" or '{"k":')."""
+    chosen = [openers[i % len(openers)] for i in range(depth)]
+    return "".join(chosen) + "1" + "".join("]" if o == "[" else "}" for o in reversed(chosen))
+
+
+def with_deep_record(fmt: str, deep: str) -> bytes:
+    first, second = GOOD_JSON[fmt]
+    if fmt == "arxiv-snapshot":
+        return "\n".join([first, deep, second]).encode() + b"\n"
+    return ("[" + ",\n".join([first, deep, second]) + "]").encode()
+
+
+@FUZZ
+@given(fmt=st.sampled_from(sorted(GOOD_JSON)), depth=st.integers(1, 3000),
+       openers=st.lists(st.sampled_from(["[", '{"k":']), min_size=1, max_size=3), in_field=st.booleans())
+def test_deeply_nested_json_costs_only_its_record(fmt: str, depth: int, openers: list[str], in_field: bool) -> None:
+    deep = nested(depth, openers)
+    items = check(fmt, with_deep_record(fmt, DEEP_FIELD[fmt] % deep if in_field else deep))
+    assert len(items) == 3
+    assert isinstance(items[0], Paper) and isinstance(items[2], Paper)
+    if depth > 1100 and not in_field:  # a record of nothing but nesting
+        assert isinstance(items[1], Rejected), items[1]
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+@pytest.mark.parametrize("fmt", sorted(GOOD_JSON))
+def test_nesting_of_a_thousand_and_a_hundred_thousand_levels(fmt: str, depth: int) -> None:
+    for deep in (nested(depth, ["["]), DEEP_FIELD[fmt] % nested(depth, ['{"k":', "["])):
+        items = check(fmt, with_deep_record(fmt, deep))
+        assert [type(i) for i in items] == [Paper, Rejected, Paper], items
+        assert "nested too deeply" in items[1].reason or "not a JSON object" in items[1].reason, items[1]
+        assert "\n" not in str(items[1])
+
+
+def test_nesting_in_the_library_readers() -> None:
+    deep = nested(100_000, ["["])
+    for fmt in ("csl-json",):
+        entries = list(FORMATS[fmt].read_library_entries(io.BytesIO(with_deep_record(fmt, deep)), "fuzz"))
+        assert [type(e) for e in entries] == [LibraryEntry, Rejected, LibraryEntry]
+        assert "nested too deeply" in entries[1].reason

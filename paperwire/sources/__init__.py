@@ -14,6 +14,7 @@ from typing import BinaryIO
 from paperwire.model import Paper
 from paperwire.sources import arxiv_atom, arxiv_oai, arxiv_snapshot, bibtex, csl_json, hf_daily, hf_page, parallel
 from paperwire.sources.base import ParseItem, Rejected, SourceError
+from paperwire.sources.compressed import open_gzip
 
 __all__ = ["FORMATS", "ParseItem", "Rejected", "SourceError", "detect_format", "parse_stream", "read_source"]
 
@@ -56,20 +57,26 @@ def parse_stream(stream: BinaryIO, name: str, fmt: str, **options: object) -> It
 def read_source(path: Path, fmt: str = "auto", *, wrap: Callable[[BinaryIO], BinaryIO] | None = None,
                 workers: int | None = 1, finish: Callable[[Paper], object] | None = None,
                 **options: object) -> Iterator[ParseItem | object]:
-    """Parse one file (gzip-compressed if its name ends in .gz). An unreadable file or unknown format
-    yields a single Rejected. `workers` > 1 parses line-oriented formats in that many processes;
-    None picks a number from the file size. `finish` (a picklable function) turns each Paper into what
+    """Parse one file (gzip-compressed if its name ends in .gz, expanding at most compressed.MAX_RATIO
+    times). An unreadable file, unknown format or gzip bomb yields a single Rejected (after the records
+    read before it). `workers` > 1 parses line-oriented formats in that many processes; None picks a
+    number from the file size. `finish` (a picklable function) turns each Paper into what
     the caller wants, where it is parsed: in the worker processes when there are some."""
     name = str(path)
+    gzipped = name.endswith(".gz")
     try:
-        with gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb") as raw:
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
             if fmt == "auto":
-                fmt = detect_format(path, raw.read(4096))
+                fmt = detect_format(path, (gzip.GzipFile(fileobj=raw) if gzipped else raw).read(4096))
                 raw.seek(0)
+            # `wrap` sees the bytes of the file itself (compressed ones for .gz): progress over file sizes
             stream = wrap(raw) if wrap else raw
+            if gzipped:
+                stream = open_gzip(stream, name, size)
             module = FORMATS.get(fmt)
             if workers is None:
-                workers = parallel.default_workers(os.fstat(raw.fileno()).st_size)
+                workers = parallel.default_workers(size)
             if workers > 1 and module is not None and parallel.supports(module):
                 yield from parallel.parse_in_workers(stream, name, fmt, workers, finish)
             elif finish is None:

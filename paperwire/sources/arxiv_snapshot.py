@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from paperwire.sources.base import ParseItem, Rejected, iter_lines, paper_or_rejection
+from paperwire.sources.json_stream import NESTED_TOO_DEEPLY
 
 FORMAT = "arxiv-snapshot"
 EXTENSIONS = (".jsonl", ".json", ".jsonl.gz")
@@ -144,7 +145,10 @@ def parse_lines(lines: Iterable[tuple[int, str | Rejected]], name: str) -> Itera
             record = orjson.loads(line)
             # the line is strict UTF-8 and orjson refuses lone surrogate escapes: the text is valid Unicode
             valid_unicode = True
-        except orjson.JSONDecodeError:
+        except orjson.JSONDecodeError as exc:
+            if str(exc).startswith("depth limit exceeded"):  # over 1,024 levels; the standard parser would recurse
+                yield Rejected(name, f"line {number}", NESTED_TOO_DEEPLY)
+                continue
             # orjson is several times faster but refuses what the standard parser accepts (lone surrogate
             # escapes, NaN, huge integers); the standard parser decides, and words the error.
             try:
@@ -152,5 +156,13 @@ def parse_lines(lines: Iterable[tuple[int, str | Rejected]], name: str) -> Itera
             except json.JSONDecodeError as exc:
                 yield Rejected(name, f"line {number}", f"invalid JSON ({exc.msg} at column {exc.colno})")
                 continue
+            except RecursionError:
+                yield Rejected(name, f"line {number}", NESTED_TOO_DEEPLY)
+                continue
             valid_unicode = False
-        yield record_to_item(record, name, f"line {number}", valid_unicode=valid_unicode)
+        try:
+            item = record_to_item(record, name, f"line {number}", valid_unicode=valid_unicode)
+        except RecursionError:
+            # orjson reads up to 1,024 levels, deeper than str() of such a value can recurse
+            item = Rejected(name, f"line {number}", NESTED_TOO_DEEPLY)
+        yield item

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -59,12 +59,15 @@ def _has_surrogates(paper: Paper) -> bool:
 
 
 def iter_lines(stream: BinaryIO, name: str, *, first_line: int = 1) -> Iterator[tuple[int, str | Rejected]]:
-    """Yield (line number, text) for each line, or a Rejected for an oversize or non-UTF-8 line.
+    """Yield (line number, text) for each line that is not blank, or a Rejected for an oversize or
+    non-UTF-8 line.
 
     Reads in bounded pieces so that a multi-GB file or a 10 MB line never sits whole in memory.
-    `first_line` numbers a piece cut from the middle of a file.
+    `first_line` numbers a piece cut from the middle of a file. Runs of blank lines are skipped a buffer
+    at a time where the stream can peek, so a file of nothing but newlines costs little.
     """
     number = first_line - 1
+    peek = getattr(stream, "peek", None)
     while True:
         chunk = stream.readline(MAX_RECORD_BYTES + 1)
         if not chunk:
@@ -78,10 +81,31 @@ def iter_lines(stream: BinaryIO, name: str, *, first_line: int = 1) -> Iterator[
             yield number, Rejected(name, f"line {number}",
                                    f"line of {size:,} bytes exceeds the {MAX_RECORD_BYTES:,}-byte limit")
             continue
+        if chunk.isspace():  # stops at the first other byte: cheap for a line with text
+            if peek is not None:
+                number += _skip_blank_lines(stream, peek)
+            continue
         try:
             yield number, chunk.decode("utf-8")
         except UnicodeDecodeError as exc:
             yield number, Rejected(name, f"line {number}", f"invalid UTF-8 at byte {exc.start}")
+
+
+_ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"  # what bytes.isspace() counts
+
+
+def _skip_blank_lines(stream: BinaryIO, peek: Callable[[int], bytes]) -> int:
+    """Consume the whole blank lines at the head of `stream`'s buffer, refilling it while they go on;
+    return how many there were."""
+    skipped = 0
+    while True:
+        buffered = peek(1)
+        blank = len(buffered) - len(buffered.lstrip(_ASCII_WHITESPACE))
+        end = buffered.rfind(b"\n", 0, blank) + 1
+        if not end:
+            return skipped
+        skipped += buffered.count(b"\n", 0, end)
+        stream.read(end)
 
 
 def paper_or_rejection(name: str, location: str, *, valid_unicode: bool = False, **fields: object) -> ParseItem:
@@ -99,6 +123,8 @@ def paper_or_rejection(name: str, location: str, *, valid_unicode: bool = False,
         paper = make_paper(**fields)  # type: ignore[arg-type]
     except (ValueError, TypeError) as exc:
         return Rejected(name, location, str(exc))
+    except RecursionError:  # text cleaning reads nested braces recursively
+        return Rejected(name, location, "text nested too deeply (braces or markup inside each other)")
     if not valid_unicode and _has_surrogates(paper):
         return Rejected(name, location, "text is not valid Unicode (invalid UTF-8 or a lone surrogate escape)")
     return paper

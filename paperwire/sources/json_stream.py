@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -16,6 +17,7 @@ from paperwire.sources.base import MAX_RECORD_BYTES, Rejected
 
 CHUNK_CHARS = 1 << 16
 _WHITESPACE = " \t\n\r"
+_NOT_WHITESPACE = re.compile(r"[^ \t\n\r]")
 _DECODER = json.JSONDecoder()
 
 
@@ -29,6 +31,15 @@ class _TooLarge(Exception):
     def __init__(self, size: int, where: str) -> None:
         super().__init__(size)
         self.size, self.where = size, where
+
+
+class _TooDeep(Exception):
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+NESTED_TOO_DEEPLY = "JSON nested too deeply (arrays or objects inside each other beyond the parser's limit)"
 
 
 class _Buffer:
@@ -69,8 +80,9 @@ class _Buffer:
         """Advance past whitespace; False at the end of input."""
         while True:
             text, pos = self.text, self.pos
-            while pos < len(text) and text[pos] in _WHITESPACE:
-                pos += 1
+            if pos < len(text) and text[pos] in _WHITESPACE:
+                found = _NOT_WHITESPACE.search(text, pos)  # a long run (a file of blank lines) at C speed
+                pos = found.start() if found else len(text)
             self.pos = pos
             if pos < len(text):
                 return True
@@ -82,10 +94,16 @@ class _Buffer:
         return self.text[self.pos]
 
     def decode_value(self) -> tuple[Any, str]:
-        """The next value and its source text; _TooLarge (value skipped) past MAX_RECORD_BYTES."""
+        """The next value and its source text; _TooLarge (value skipped) past MAX_RECORD_BYTES,
+        _TooDeep (value skipped) when its nesting exhausts the decoder's recursion."""
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.text, self.pos)
+            except RecursionError:
+                # the standard decoder recurses once per level; skip_value counts levels instead
+                where = self.where(self.pos)
+                self.skip_value()
+                raise _TooDeep(where) from None
             except json.JSONDecodeError as exc:
                 # Cut off by the end of the buffer (not a real error) if the failure is at its end.
                 unterminated = exc.msg.startswith("Unterminated string")
@@ -180,6 +198,8 @@ def iter_json_records(stream: BinaryIO, name: str) -> Iterator[tuple[int, Any] |
             except _TooLarge as exc:
                 yield Rejected(name, f"record {number}", f"record at {exc.where} of {exc.size:,} characters exceeds "
                                                          f"the {MAX_RECORD_BYTES:,}-byte limit")
+            except _TooDeep as exc:
+                yield Rejected(name, f"record {number}", f"record at {exc.where}: {NESTED_TOO_DEEPLY}")
             else:
                 if _valid_utf8(decoded[1]):
                     yield number, decoded[0]
