@@ -38,6 +38,8 @@ class ShownPaper(NamedTuple):
     day_label: str  # the listing day as its chip says it, which depends on the current year
     submitted_by: str | None
     thumbnail: str | None  # only a web (http/https) image
+    raw_title: str  # what titles and abstracts are rendered from (their formulas as written)
+    raw_abstract: str
 
 
 def shown_paper(paper: Paper, links: list[tuple[str, str]], today: str | None = None) -> ShownPaper:
@@ -45,7 +47,8 @@ def shown_paper(paper: Paper, links: list[tuple[str, str]], today: str | None = 
     today = today or datetime.now(UTC).date().isoformat()
     return ShownPaper(paper.id, paper.title, paper.abstract, tuple(paper.authors), tuple(paper.categories[:4]),
                       paper.listed_on, tuple(links), day_label(paper.listed_on, today) if paper.listed_on else "",
-                      paper.submitted_by, web_image(paper.thumbnail))
+                      paper.submitted_by, web_image(paper.thumbnail), paper.raw_title or paper.title,
+                      paper.raw_abstract or paper.abstract)
 
 
 @lru_cache(maxsize=4096)

@@ -32,7 +32,7 @@ from paperwire.web.security import (
     verify_password,
 )
 from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site, json_error
-from paperwire.web.views import Card, highlighter, make_cards, paper_markdown
+from paperwire.web.views import Card, highlighter, make_cards, paper_formulas, paper_markdown
 
 PAGE_SIZE = 30
 MAX_PAGE = 200
@@ -153,8 +153,9 @@ def build_router(site: Site) -> APIRouter:
     def search_results(request: Request, q: str, mode: str, cat: str, date_from: str, date_to: str,
                        page: int) -> Response:
         context: dict[str, Any] = {"q": q, "mode": mode, "cat": cat, "date_from": date_from, "date_to": date_to,
-                                   "page": page, "cards": [], "error": None, "more": False}
-        if len(q) > MAX_QUERY_CHARS:
+                                   "page": page, "cards": [], "error": None, "more": False,
+                                   "too_long": len(q) > MAX_QUERY_CHARS}  # shown in the box only, not repeated
+        if context["too_long"]:
             context["error"] = (f"Your search is {len(q):,} characters long; a search can be at most "
                                 f"{MAX_QUERY_CHARS} characters. Shorten it and search again.")
         elif page > MAX_SEARCH_PAGE:
@@ -170,7 +171,7 @@ def build_router(site: Site) -> APIRouter:
                 cards = cards_for(request, [h.paper for h in hits])
                 mark = highlighter(q)
                 for card, hit in zip(cards, hits, strict=True):
-                    card.snippet = mark(hit.snippet)
+                    card.snippet = mark(hit.snippet, paper_formulas(hit.paper))
                 context["cards"] = cards
             except ValueError as exc:  # QueryError (bad dates too): say what is wrong with the query
                 context["error"] = str(exc)

@@ -12,7 +12,8 @@ from urllib.parse import urlparse
 
 from markupsafe import Markup, escape
 
-from paperwire.model import Paper
+from paperwire.latex import MATH, TEXT, URL, Piece
+from paperwire.model import Paper, read_text
 
 NEW_HOURS = 24
 
@@ -75,97 +76,97 @@ def make_cards(papers: list[Paper], local_votes: dict[str, int], voted: set[str]
 
 
 def highlight(text: str, query: str) -> Markup:
-    """Escaped text with the query's words wrapped in <mark> (and its math fragments set as math_html does)."""
+    """Escaped text with the query's words wrapped in <mark>."""
     return highlighter(query)(text)
 
 
-def highlighter(query: str) -> Callable[[str], Markup]:
-    """highlight() for one query, its pattern made once for all the snippets of a page."""
+def highlighter(query: str) -> Callable[..., Markup]:
+    """highlight() for one query, its pattern made once for all the snippets of a page. The function takes a
+    snippet (plain text cut from an abstract) and, optionally, the formulas of that abstract
+    (paper_formulas): where a formula's text stands in the snippet, it is set as the abstract sets it."""
     words = sorted({w for w in re.findall(r"[\w-]{3,}", _strip_syntax(query))}, key=len, reverse=True)
-    if not words:
-        return math_html
-    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words[:20]) + r")", re.IGNORECASE)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words[:20]) + r")", re.IGNORECASE) if words else None
 
-    def mark(text: str) -> Markup:
-        if not _NEEDS_ESCAPE_OR_MATH.search(text):  # most snippets: nothing to escape or set as math
-            return Markup(pattern.sub(r"<mark>\1</mark>", text))
+    def mark_words(text: str) -> Markup:
+        if pattern is None:
+            return escape(text)
         # split() with the group kept: text between matches at even places, the matches at odd ones
         pieces = pattern.split(text)
-        pieces[::2] = map(math_html, pieces[::2])
+        pieces[::2] = map(escape, pieces[::2])
         pieces[1::2] = [f"<mark>{escape(word)}</mark>" for word in pieces[1::2]]
         return Markup("".join(pieces))
+
+    def mark(text: str, formulas: tuple[Piece, ...] = ()) -> Markup:
+        shown = [f for f in formulas if f.text in text]
+        if not shown:
+            return mark_words(text)
+        by_text = {f.text: f for f in shown}
+        out: list[Markup] = []
+        for i, part in enumerate(re.split("(" + "|".join(map(re.escape, sorted(by_text, key=len, reverse=True)))
+                                          + ")", text)):
+            out.append(_math_span(by_text[part]) if i % 2 else mark_words(part))
+        return Markup("").join(out)
 
     return mark
 
 
-# ------------------------------------------------------------ math fragments in HTML
-# Ingest already turns simple LaTeX into characters (ℓ₂, α, 10%). What is left in abstracts is
-# half-stripped markup such as "σ_{max}", "R^d", "N^{delta}", "C_Phi" and "na\"ive". On a page those
-# become <sub>/<sup> and symbols; the stored text, the JSON API and the Markdown view keep the text as is.
+# ------------------------------------------------------------ titles and abstracts in HTML
+# A title or abstract is shown from its raw text (the display text has its formulas flattened): formulas
+# become <span class="math" data-tex="…"> holding their readable form (sub- and superscripts as <sub>/<sup>),
+# which static/math.js has KaTeX typeset; URLs become links. The stored text, the JSON API and the feeds
+# keep the plain form.
 
-_SYMBOLS = {
-    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "zeta": "ζ", "eta": "η",
-    "theta": "θ", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν", "xi": "ξ", "pi": "π", "rho": "ρ",
-    "sigma": "σ", "tau": "τ", "phi": "φ", "chi": "χ", "psi": "ψ", "omega": "ω", "Gamma": "Γ",
-    "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Sigma": "Σ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
-    "top": "⊤", "ast": "∗", "star": "⋆", "infty": "∞", "circ": "∘", "times": "×", "in": "∈",
-}
-_SYMBOL_NAMES = "|".join(sorted(_SYMBOLS, key=len, reverse=True))
-_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303"}
-_ACCENTED = re.compile(r"""\\(["'`^~])\{?([A-Za-z])\}?""")  # na\"ive, Pad\'e, na\"{i}ve
-_MATH_HINT = re.compile(r"[_^{\\]")
-_NEEDS_ESCAPE_OR_MATH = re.compile(r"[_^{\\&<>\"']")  # text without these is its own math_html()
-_URL_LIKE = re.compile(r"(?:https?://|www\.|github\.com/)\S+", re.IGNORECASE)
-# A base (a letter, digit, closing bracket or symbol) then _ or ^ and a braced group without nested
-# braces, a symbol name, or one letter or digit standing alone.
-_SCRIPT = re.compile(r"(?<=[^\s_^])([_^])(?:\{([^{}]{1,40})\}|(" + _SYMBOL_NAMES + r")(?![A-Za-z])|"
-                     r"([A-Za-z0-9\u0370-\u03ffℓ∞])(?![A-Za-z0-9]))")
-# A Greek letter's name written right before a script, as in "Sigma_{max}" or "Phi^2"
-_GREEK_NAMES = "|".join(sorted((k for k, v in _SYMBOLS.items() if "\u0370" <= v <= "\u03ff"), key=len, reverse=True))
-_NAME_BEFORE_SCRIPT = re.compile(r"(?<![A-Za-z\\])(" + _GREEK_NAMES + r")(?=[_^])")
-_NAME_INSIDE = re.compile(r"(?<![A-Za-z])(" + _SYMBOL_NAMES + r")(?![A-Za-z])")
-_LONE_BRACES = re.compile(r"(?<![\w_^])\{([^{}\s]{1,20})\}")  # {12.30%} → 12.30%
+
+def _math_span(piece: Piece) -> Markup:
+    return Markup(f'<span class="math" data-tex="{escape(piece.tex)}">{piece.html}</span>')
+
+
+def _link(url: str) -> Markup:
+    href = url if url.lower().startswith(("http://", "https://")) else "https://" + url
+    return Markup(f'<a href="{escape(href)}" rel="nofollow noopener">{escape(url)}</a>')
+
+
+def _piece_html(piece: Piece) -> Markup:
+    if piece.kind == MATH:
+        return _math_span(piece)
+    if piece.kind == URL:
+        return _link(piece.text)
+    return escape(piece.text)
 
 
 @lru_cache(maxsize=8192)  # every feed page shows the same titles and abstracts to every reader
-def math_html(text: str) -> Markup:
-    """Escaped text with leftover LaTeX sub/superscripts, symbol names and accents made readable."""
-    if not text:
+def math_html(raw: str, limit: int | None = None, links: bool = True) -> Markup:
+    """The HTML of a title or abstract given its raw text: escaped, formulas set, URLs linked (unless `links` is
+    off: a title is a link itself). With `limit`, of its first `limit` characters (of the plain form) and "…",
+    cut between words, never inside a formula."""
+    if not raw:
         return Markup("")
-    if not _MATH_HINT.search(text):
-        return escape(text)
+    pieces = read_text(raw) if links else [p._replace(kind=TEXT) if p.kind == URL else p for p in read_text(raw)]
+    if limit is None:
+        return Markup("").join(map(_piece_html, pieces))
     out: list[Markup] = []
-    last = 0
-    for url in _URL_LIKE.finditer(text):  # URLs keep their underscores
-        out.append(_math_segment(text[last:url.start()]))
-        out.append(escape(url.group(0)))
-        last = url.end()
-    out.append(_math_segment(text[last:]))
+    room = limit
+    for piece in pieces:
+        if len(piece.text) <= room:
+            out.append(_piece_html(piece))
+            room -= len(piece.text)
+            continue
+        if piece.kind == TEXT:
+            cut = piece.text[:room]
+            out.append(escape(cut[:cut.rfind(" ")] if " " in cut else cut))
+        out.append(Markup("…"))
+        break
     return Markup("").join(out)
 
 
-def _math_segment(text: str) -> Markup:
-    if not _MATH_HINT.search(text):
-        return escape(text)
-    import unicodedata
+def paper_formulas(paper: Paper) -> tuple[Piece, ...]:
+    """The formulas of a paper's abstract (for snippets cut from its plain text)."""
+    return _formulas(paper.raw_abstract or paper.abstract)
 
-    text = _ACCENTED.sub(lambda m: unicodedata.normalize("NFC", m.group(2) + _ACCENTS[m.group(1)]), text)
-    text = _NAME_BEFORE_SCRIPT.sub(lambda m: _SYMBOLS[m.group(1)], text)
-    text = _LONE_BRACES.sub(r"\1", text)
-    out: list[Markup] = []
-    last = 0
-    for match in _SCRIPT.finditer(text):
-        kind, braced, name, single = match.groups()
-        if braced is not None:
-            inner = _NAME_INSIDE.sub(lambda m: _SYMBOLS[m.group(1)], braced)
-        else:
-            inner = _SYMBOLS[name] if name else single
-        tag = "sub" if kind == "_" else "sup"
-        out.append(escape(text[last:match.start()]))
-        out.append(Markup(f"<{tag}>") + escape(inner) + Markup(f"</{tag}>"))
-        last = match.end()
-    out.append(escape(text[last:]))
-    return Markup("").join(out)
+
+@lru_cache(maxsize=4096)
+def _formulas(raw: str) -> tuple[Piece, ...]:
+    return tuple(p for p in read_text(raw) if p.kind == MATH and len(p.text) > 1)
 
 
 def _strip_syntax(query: str) -> str:
@@ -180,20 +181,57 @@ def iso_datetime(day: str | None) -> str | None:
 
 
 def paper_markdown(paper: Paper, votes: int, url: str) -> str:
-    """The Markdown view of a paper page (what `HfApi.read_paper` returns)."""
-    lines = [f"# {paper.title}", ""]
+    """The Markdown view of a paper page (what `HfApi.read_paper` returns). Sanitised as the HTML page is:
+    the text cannot make HTML or links of its own (its Markdown characters are escaped), formulas are
+    written as $…$ for renderers that set math, and the only links are the paper's web (http/https) ones."""
+    lines = [f"# {markdown_text(paper.raw_title or paper.title)}", ""]
     if paper.authors:
-        lines += [f"Authors: {', '.join(paper.authors)}", ""]
+        lines += [f"Authors: {md_escape(', '.join(paper.authors))}", ""]
     meta = [f"Listed: {paper.listed_on}" if paper.listed_on else "", f"Upvotes: {votes}"]
     if paper.published:
         meta.insert(0, f"Published: {paper.published}")
     if paper.arxiv_id:
         meta.insert(0, f"arXiv: {paper.arxiv_id}")
     if paper.categories:
-        meta.append("Categories: " + ", ".join(paper.categories))
-    lines += [" · ".join(m for m in meta if m), "", "## Abstract", "", paper.abstract or "(no abstract)", ""]
+        meta.append("Categories: " + md_escape(", ".join(paper.categories)))
+    abstract = markdown_text(paper.raw_abstract or paper.abstract) if paper.abstract else "(no abstract)"
+    lines += [" · ".join(m for m in meta if m), "", "## Abstract", "", abstract, ""]
     links = paper_links(paper)
     if links:
-        lines += ["## Links", ""] + [f"- [{label}]({href})" for label, href in links] + [""]
-    lines += [f"Page: {url}", ""]
+        lines += ["## Links", ""] + [f"- [{md_escape(label)}]({md_url(href)})" for label, href in links] + [""]
+    lines += [f"Page: {md_url(url)}", ""]
     return "\n".join(lines)
+
+
+# Characters that make Markdown of plain text: emphasis, code, links and images, raw HTML and entities,
+# math delimiters; escaped with a backslash, which CommonMark allows before any ASCII punctuation.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&$|#])")
+
+
+def md_escape(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def md_url(url: str) -> str:
+    """A URL as a Markdown link target or autolink: characters that could end it or open markup encoded."""
+    return "".join(f"%{ord(ch):02X}" if ch in "()[]<>\"'`\\ " or ord(ch) < 33 else ch for ch in url)
+
+
+def _md_tex(tex: str) -> str:
+    """TeX inside $…$: a renderer without math reads it as Markdown, so nothing in it may open HTML
+    ("<" followed by a space is not a tag, and TeX ignores the space) or a link ("] (" is not one)."""
+    tex = tex.replace("$", "\\$").replace("<", "< ")
+    return re.sub(r"\](?=[(\[:])", "] ", tex)
+
+
+def markdown_text(raw: str) -> str:
+    """A title or abstract as Markdown: plain text escaped, formulas as $TeX$, URLs as plain URLs."""
+    out: list[str] = []
+    for piece in read_text(raw):
+        if piece.kind == MATH:
+            out.append(f"${_md_tex(piece.tex)}$")
+        elif piece.kind == URL:
+            out.append(md_url(piece.text))
+        else:
+            out.append(md_escape(piece.text))
+    return " ".join("".join(out).split())
