@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -44,6 +45,16 @@ def _chunks(items: list[str], size: int = _CHUNK) -> Iterator[list[str]]:
         yield items[start:start + size]
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only, if it does not exist: it holds password hashes,
+    addresses and the outbox. SQLite gives its -wal and -shm files the database file's mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 class SQLiteStore:
     """The default store. One connection per store object, usable from one thread at a time."""
 
@@ -51,6 +62,7 @@ class SQLiteStore:
         self.path = Path(path)
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
         self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                                     timeout=30)
