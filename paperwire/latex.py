@@ -147,7 +147,7 @@ _TEXT_SCRIPT_ARG = re.compile(r"[+-]?[0-9]{1,4}|[*+-](?![0-9A-Za-z])|[^\W\d_](?!
 # Four words in a row inside "$…$" are prose between two unrelated dollar signs, not math.
 _PROSE = re.compile(r"(?:(?<![A-Za-z\\])[A-Za-z]{3,} ){3}[A-Za-z]{3,}")
 _COMMAND_OR_TEXT = re.compile(r"\\(?:text\w*|mbox|operatorname)\{[^{}]*\}|\\[A-Za-z]+")
-_UPRIGHT = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_UPRIGHT = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 
 
 class _Url(str):
@@ -223,8 +223,9 @@ def _tex_escape(text: str) -> str:
 
 
 def _plain_tex(run: str) -> str:
-    """TeX for a run of plain characters set as math: words of several letters upright, as KaTeX sets log."""
-    return re.sub(r"[A-Za-z]{2,}", lambda m: f"\\mathrm{{{m.group(0)}}}", _tex_escape(run))
+    """TeX for a run of plain characters set as math: words (three letters or more) upright, as KaTeX sets
+    log; shorter runs are variables (K_{ij})."""
+    return re.sub(r"[A-Za-z]{3,}", lambda m: f"\\mathrm{{{m.group(0)}}}", _tex_escape(run))
 
 
 # ------------------------------------------------------------------ the reader

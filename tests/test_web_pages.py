@@ -190,18 +190,23 @@ def test_math_fragments_render_as_sub_and_superscripts(base: str) -> None:
         assert fragment in abstract, fragment
     assert "https://github.com/x/mix_kernels_v2" in abstract  # URLs keep their underscores
     assert "σ<sub>max</sub>" in card_in_feed(base, "2025-03-11", MATH_ID)
-    # the JSON API and the Markdown view carry the text itself
-    assert "σ_{max}" in httpx.get(f"{base}/api/papers/{MATH_ID}", timeout=30).json()["summary"]
-    assert "σ_{max}" in httpx.get(f"{base}/papers/{MATH_ID}.md", timeout=30).text
+    # the JSON API carries the text form, the Markdown view the formula's TeX
+    assert "We bound σ_max of the kernel Kᵢⱼ" in httpx.get(f"{base}/api/papers/{MATH_ID}", timeout=30).json()["summary"]
+    assert r"We bound $σ_{\max}$ of the kernel $K_{ij}$" in httpx.get(f"{base}/papers/{MATH_ID}.md", timeout=30).text
 
 
 def test_math_html_escapes_and_leaves_words_alone() -> None:
+    def formula(tex: str, shown: str) -> str:
+        return f'<span class="math" data-tex="{tex}">{shown}</span>'
+
     assert str(math_html('<img src=x onerror="a_{1}"> x_{<b>}')) == \
-        "&lt;img src=x onerror=&#34;a<sub>1</sub>&#34;&gt; x<sub>&lt;b&gt;</sub>"
+        f"&lt;img src=x onerror=&#34;{formula('a_{1}', 'a<sub>1</sub>')}&#34;&gt; " \
+        f"{formula('x_{&lt;b&gt;}', 'x<sub>&lt;b&gt;</sub>')}"
     assert str(math_html("snake_case AUC_ROC _emphasis_ a ^ b")) == "snake_case AUC_ROC _emphasis_ a ^ b"
-    assert str(math_html("Sigma_{max} and C_Phi and exp(QK^top)")) == \
-        "Σ<sub>max</sub> and C<sub>Φ</sub> and exp(QK<sup>⊤</sup>)"
-    assert str(math_html("R^{n times n}, {12.30%} better")) == "R<sup>n × n</sup>, 12.30% better"
+    assert str(math_html("Sigma_{max} and C_Phi and exp(QK^top)")) == " and ".join([
+        formula(r"Σ_{\max}", "Σ<sub>max</sub>"), formula(r"C_{\Phi}", "C<sub>Φ</sub>"),
+        "exp(" + formula(r"QK^{\top}", "QK<sup>⊤</sup>") + ")"])
+    assert str(math_html("{12.30%} better")) == "12.30% better"
 
 
 def test_markdown_view(base: str) -> None:
