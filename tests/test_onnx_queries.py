@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import copy_home
 
-from paperwire.index.embed import SMALL_BATCH, MiniLMEmbedder, onnx_model_directory
+from paperwire.index.embed import FEW_TEXTS, SMALL_BATCH, MiniLMEmbedder, onnx_model_directory
 
 QUERIES = [
     "robot learns to grasp from human videos",
@@ -34,8 +34,9 @@ def home_with_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _torch_vectors(embedder: MiniLMEmbedder, texts: list[str]) -> np.ndarray:
-    # More texts than SMALL_BATCH go through sentence-transformers: pad with a filler and drop it.
-    filler = ["filler text"] * (SMALL_BATCH + 1)
+    # More texts than SMALL_BATCH (FEW_TEXTS while torch is not loaded) go through sentence-transformers:
+    # pad with a filler and drop it.
+    filler = ["filler text"] * (max(SMALL_BATCH, FEW_TEXTS) + 1)
     return embedder.encode(texts + filler)[: len(texts)]
 
 
