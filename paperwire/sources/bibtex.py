@@ -30,9 +30,11 @@ FORMAT = "bibtex"
 EXTENSIONS = (".bib", ".bibtex")
 MAX_BIBTEX_BYTES = 64 * 1024 * 1024
 
-# Parse problems come back as Rejected records; the libraries' own log lines would only repeat them.
+# Parse problems come back as Rejected records; the libraries' own log lines would only repeat them, in
+# the server's log for every pasted or uploaded entry, so they stop at these loggers.
 for _logger in ("bibtexparser", "pylatexenc"):
     logging.getLogger(_logger).addHandler(logging.NullHandler())
+    logging.getLogger(_logger).propagate = False
 
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of an invalid byte
 _MONTHS = {m: i for i, m in enumerate(
