@@ -29,30 +29,57 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def show_progress(json_output: bool) -> bool:
-    return not json_output and sys.stderr.isatty()
+    """Whether to draw progress bars: on a terminal only, never under --json. When not, the progress bars
+    of the libraries below (tqdm: model distillation, downloads) are turned off too, in this process and
+    the ones it starts; tqdm reads the setting when it is first imported, which the commands do later."""
+    wanted = not json_output and sys.stdout.isatty() and sys.stderr.isatty()
+    if not wanted:
+        os.environ["TQDM_DISABLE"] = "1"
+    return wanted
+
+
+def existing_home(ctx: click.Context) -> Path:
+    """The home of a command that only reads: one without a database is an error (exit 2), and nothing is
+    created in it."""
+    from paperwire.store import database_path
+
+    home = home_of(ctx)
+    if not database_path(home).is_file():
+        where = "does not exist" if not home.exists() else "has no paperwire database"
+        fail(f"{home} {where}: nothing ingested there yet (run `paperwire ingest FILE` or `paperwire demo`, "
+             "or pass --home)", 2)
+    return home
 
 
 @contextmanager
-def byte_progress(enabled: bool, paths: list[Path]) -> Iterator[Any]:
-    """A rich progress bar over the bytes of the input files, or nothing when not on a terminal."""
+def ingest_progress(enabled: bool, paths: list[Path]) -> Iterator[Any]:
+    """A rich progress line on stderr: bytes of the input files read, records and records per second,
+    papers added so far; or nothing when not on a terminal."""
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     total = sum(p.stat().st_size for p in paths if p.is_file())
-    with Progress(TextColumn("ingest"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.fields[counts]}"), transient=True) as progress:
-        task = progress.add_task("ingest", total=total, counts="")
+    with Progress(TextColumn("ingest"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[records]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[counts]}"),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("ingest", total=total, records="", counts="")
 
         def wrap(stream: BinaryIO) -> BinaryIO:
             return _CountingReader(stream, lambda n: progress.advance(task, n))  # type: ignore[return-value]
+
+        def on_records(count: int) -> None:
+            elapsed = progress.tasks[0].elapsed or 0.0
+            rate = f" ({count / elapsed:,.0f}/s)" if elapsed > 0.5 else ""
+            progress.update(task, records=f"{count:,} records{rate}")
 
         def on_batch(summary: ingest_pipeline.IngestSummary) -> None:
             progress.update(task, counts=f"{summary.added:,} added {summary.updated:,} updated "
                                          f"{summary.rejected:,} rejected")
 
-        yield wrap, on_batch
+        yield wrap, on_records, on_batch
 
 
 class _CountingReader:
@@ -104,10 +131,10 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], fmt: str, strict: bool, 
     options["workers"] = workers
     store = open_store(home_of(ctx))
     try:
-        with byte_progress(show_progress(json_output), list(paths)) as hooks:
-            wrap, on_batch = hooks if hooks else (None, None)
+        with ingest_progress(show_progress(json_output), list(paths)) as hooks:
+            wrap, on_records, on_batch = hooks if hooks else (None, None, None)
             summary = ingest_pipeline.ingest_paths(store, paths, fmt=fmt, strict=strict, wrap=wrap,
-                                                   on_batch=on_batch, **options)
+                                                   on_records=on_records, on_batch=on_batch, **options)
         after_ingest(home_of(ctx), store, json_output)
     finally:
         store.close()
@@ -141,7 +168,7 @@ def after_ingest(home: Path, store: Any, json_output: bool) -> None:
 @click.pass_context
 def stats(ctx: click.Context, json_output: bool) -> None:
     """Counts of what is stored."""
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         data = store.stats()
     finally:
@@ -159,7 +186,7 @@ def stats(ctx: click.Context, json_output: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, paper_id: str, json_output: bool) -> None:
     """One paper by arXiv id, arXiv URL or paperwire id."""
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         try:
             paper = store.get_paper(canonical_id(paper_id))
@@ -170,17 +197,38 @@ def show(ctx: click.Context, paper_id: str, json_output: bool) -> None:
     if json_output:
         emit_json(paper.to_dict())
         return
-    click.echo(paper.title)
+    for line in paper_lines(paper):
+        click.echo(line)
+
+
+def paper_lines(paper: Any) -> list[str]:
+    """A paper for reading on a terminal; fields the sources did not give are left out."""
+    lines = [paper.title]
     if paper.authors:
-        click.echo(", ".join(paper.authors))
-    meta = [f"id {paper.id}", f"listed {paper.listed_on}"]
+        lines.append(", ".join(paper.authors))
+    meta = [f"id {paper.id}"]
+    if paper.arxiv_id and paper.version:
+        meta.append(f"arXiv {paper.arxiv_id}v{paper.version}")
+    if paper.published:
+        meta.append(f"published {paper.published}")
+    if paper.updated and paper.updated != paper.published:
+        meta.append(f"updated {paper.updated}")
+    meta.append(f"listed {paper.listed_on}" if paper.listed_on else "not listed on a day")
     if paper.categories:
         meta.append(" ".join(paper.categories))
-    click.echo(" · ".join(meta))
-    click.echo()
-    click.echo(paper.abstract)
-    for link in paper.links:
-        click.echo(f"  {link}")
+    lines.append(" · ".join(meta))
+    extra = []
+    if paper.doi:
+        extra.append(f"doi {paper.doi}")
+    if paper.upvotes:
+        extra.append(f"{paper.upvotes} upvote{'s' if paper.upvotes != 1 else ''}")
+    if paper.submitted_by:
+        extra.append(f"submitted by {paper.submitted_by}")
+    if extra:
+        lines.append(" · ".join(extra))
+    lines.extend(["", paper.abstract])
+    lines.extend(f"  {link}" for link in paper.links)
+    return lines
 
 
 @main.command()
@@ -190,7 +238,7 @@ def show(ctx: click.Context, paper_id: str, json_output: bool) -> None:
 @click.pass_context
 def export(ctx: click.Context, fmt: str, output: Path | None) -> None:
     """Every paper as JSON lines, in the order they were written."""
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     target = open(output.with_suffix(output.suffix + ".part"), "w", encoding="utf-8") if output else sys.stdout
     try:
         for _, paper in store.iter_papers():
@@ -279,18 +327,23 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, digest_at: str
 
 def serve_app(home: Path, host: str, port: int, workers: int = 1) -> None:
     try:
-        from paperwire.web.app import run
+        from paperwire.web.app import CannotListen, run
     except ImportError:
         click.echo("(the web app is not available in this build)")
         return
-    run(home, host=host, port=port, workers=workers)
+    show_progress(json_output=False)  # off a terminal (a service's log), the libraries' progress bars go too
+    try:
+        run(home, host=host, port=port, workers=workers)
+    except CannotListen as exc:
+        fail(str(exc))
 
 
 def open_search_index(ctx: click.Context, store: Any, *, json_output: bool, embedder: str | None = None) -> Any:
     """The home's index, built or caught up on first use (with a progress bar on a terminal)."""
+    progress = show_progress(json_output)  # first: it settles the libraries' progress bars before they load
     from paperwire.index import open_index
 
-    return open_index(home_of(ctx), store, embedder=embedder, progress=show_progress(json_output))
+    return open_index(home_of(ctx), store, embedder=embedder, progress=progress)
 
 
 def print_hits(hits: list[Any], json_output: bool) -> None:
@@ -322,7 +375,7 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, mode: str, c
     """Hybrid keyword + semantic search. Supports "phrases", -exclusions, ti: au: abs: cat: id: date:A..B."""
     from paperwire.index import QueryError
 
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         index = open_search_index(ctx, store, json_output=json_output)
         try:
@@ -342,7 +395,7 @@ def search(ctx: click.Context, query: str, limit: int, offset: int, mode: str, c
 @click.pass_context
 def similar(ctx: click.Context, paper_id: str, limit: int, json_output: bool) -> None:
     """Papers nearest to one paper (never the paper itself)."""
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         index = open_search_index(ctx, store, json_output=json_output)
         try:
@@ -364,7 +417,7 @@ def index_group() -> None:
 @click.pass_context
 def index_update(ctx: click.Context, json_output: bool) -> None:
     """Index papers written since the last update (builds the index if there is none)."""
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         from paperwire.index import open_index
 
@@ -389,7 +442,7 @@ def index_verify(ctx: click.Context, json_output: bool) -> None:
     """Compare the saved index with the store; exit 1 if they differ."""
     from paperwire.index import open_index
 
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         index = open_index(home_of(ctx), store, catch_up=False)
         report = index.verify()
@@ -421,7 +474,7 @@ def index_rebuild(ctx: click.Context, embedder: str | None, json_output: bool) -
     """Build the index again from the store (changing --embedder re-embeds everything)."""
     from paperwire.index import rebuild_index
 
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         index = rebuild_index(home_of(ctx), store, embedder=embedder, progress=show_progress(json_output))
         report = index.verify()
@@ -714,7 +767,7 @@ def library_list(ctx: click.Context, user: str, tag: str | None, json_output: bo
     """A user's saved papers, tags, marks and alerts."""
     from paperwire.store.library import NOT_RELEVANT, READ, Library
 
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         library, uid = Library(store), _user_or_fail(store, user).id
         saved = library.saved(uid, tag)
@@ -742,7 +795,7 @@ def recommend(ctx: click.Context, user_name: str, tag: str | None, limit: int, j
     """Papers for a user: a classifier over embeddings of their saved papers, or trending."""
     from paperwire.rank.recommend import Recommender
 
-    store = open_store(home_of(ctx))
+    store = open_store(existing_home(ctx))
     try:
         user = _user_or_fail(store, user_name)
         index = open_search_index(ctx, store, json_output=json_output)

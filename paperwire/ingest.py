@@ -19,6 +19,7 @@ from paperwire.store.rows import PaperRow, paper_row
 # touched at random, so small batches write its pages again and again: at 1M papers, commits of 2,000
 # spent 37-42 s waiting on the disk, commits of 10,000 about 14-23 s.
 BATCH_SIZE = 10000
+PROGRESS_EVERY = 100  # records between progress reports
 MAX_REPORTED_ERRORS = 1000  # a broken 4 GB file must not produce a 4 GB report
 
 
@@ -94,13 +95,28 @@ def stored_row(paper: Paper, today: str) -> PaperRow:
     return paper_row(paper)
 
 
+def _counted(items: Iterable[Any], on_records: Callable[[int], None]) -> Iterator[Any]:
+    """`items`, telling `on_records` how many have gone by every PROGRESS_EVERY and at the end."""
+    count = 0
+    for item in items:
+        count += 1
+        if not count % PROGRESS_EVERY:
+            on_records(count)
+        yield item
+    on_records(count)
+
+
 def ingest_items(store: Store, items: Iterable[Paper | PaperRow | Rejected], *, strict: bool = False,
                  batch_size: int = BATCH_SIZE, on_batch: Callable[[IngestSummary], None] | None = None,
+                 on_records: Callable[[int], None] | None = None,
                  summary: IngestSummary | None = None) -> IngestSummary:
     """Store parsed items. Default: each batch commits; rejected records are reported and skipped.
     `strict`: all or nothing — one transaction, rolled back if anything was rejected.
-    Rows are papers already made into `stored_row`s (where a large file was parsed)."""
+    Rows are papers already made into `stored_row`s (where a large file was parsed).
+    `on_records(n)`: n records (papers and rejections) read so far, now and then (a progress display)."""
     summary = summary or IngestSummary()
+    if on_records is not None:
+        items = _counted(items, on_records)
     counter = _RunCounter()
     today = date.today().isoformat()
 
@@ -135,11 +151,12 @@ def ingest_items(store: Store, items: Iterable[Paper | PaperRow | Rejected], *, 
 def ingest_paths(store: Store, paths: Iterable[Path], *, fmt: str = "auto", strict: bool = False,
                  batch_size: int = BATCH_SIZE, wrap: Callable[[BinaryIO], BinaryIO] | None = None,
                  on_batch: Callable[[IngestSummary], None] | None = None,
-                 **options: object) -> IngestSummary:
+                 on_records: Callable[[int], None] | None = None, **options: object) -> IngestSummary:
     finish = partial(stored_row, today=date.today().isoformat())
 
     def items() -> Iterator[PaperRow | Rejected]:
         for path in paths:
             yield from read_source(Path(path), fmt, wrap=wrap, finish=finish, **options)
 
-    return ingest_items(store, items(), strict=strict, batch_size=batch_size, on_batch=on_batch)
+    return ingest_items(store, items(), strict=strict, batch_size=batch_size, on_batch=on_batch,
+                        on_records=on_records)

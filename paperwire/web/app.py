@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
-from contextlib import asynccontextmanager
+import socket
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -172,12 +174,36 @@ def _error_page(site: Site, request: Request, status: int, message: str,
     return response
 
 
+class CannotListen(Exception):
+    """The server's address cannot be bound (in use, not a local address, not permitted)."""
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The bound socket to serve on: bound before anything else starts, so a busy port is one error line
+    and nothing claims to be serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart may reuse the port
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CannotListen(f"port {port} on {host} is in use") from None
+        raise CannotListen(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)  # worker processes serve on it
+    return sock
+
+
 def run(home: Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Serve the home with uvicorn until interrupted (`workers` > 1: that many processes)."""
+    """Serve the home with uvicorn until interrupted (`workers` > 1: that many processes). Raises
+    CannotListen before anything starts if the address cannot be bound."""
     import os
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
+    sock = listen_socket(host, port)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     print(f"paperwire: serving {home} on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     if workers > 1:
@@ -185,10 +211,18 @@ def run(home: Path, *, host: str = "127.0.0.1", port: int = 8000, workers: int =
         # The supervisor replaces a worker that misses a 5 s health ping by default; a worker busy
         # loading a new index generation on a loaded machine can miss one, and killing it drops
         # its open connections. Only a worker silent for a minute is taken as hung.
-        uvicorn.run("paperwire.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level="warning", access_log=False, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+        config = uvicorn.Config("paperwire.web.app:app_from_env", factory=True, host=host, port=port,
+                                workers=workers, log_level="warning", access_log=False,
+                                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+        with suppress(KeyboardInterrupt):  # Ctrl-C ends the server; no traceback
+            Multiprocess(config, sockets=[sock]).run()
         return
-    uvicorn.run(create_app(home), host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(create_app(home), host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    with suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    if not server.started:  # uvicorn has logged why (the application failed to start)
+        raise SystemExit(3)
 
 
 def app_from_env() -> FastAPI:
