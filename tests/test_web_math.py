@@ -129,3 +129,13 @@ def test_markdown_view_is_sanitised(base: str) -> None:
     assert math.startswith(r"# Sharp Rates for $\ell_1$-Regularised Estimators")
     assert r"rate $\mathcal{O}(n^{-1/2})$ and that $\tilde\Theta(d^{k})$ samples" in math
     assert "- [Code](https://github.com/example/l1-rates)" in math
+
+
+def test_search_snippets_set_formulas(base: str) -> None:
+    page = httpx.get(f"{base}/search", params={"q": "regularised estimators converge", "mode": "lexical"},
+                     timeout=120).text
+    card = next(html for pid, html in re.findall(
+        r'<article class="card" id="p-[^"]*" data-id="([^"]+)">(.*?)</article>', page, re.S) if pid == MATH.id)
+    snippet = re.search(r'<p class="snippet">(.*?)</p>', card, re.S).group(1)
+    assert '<span class="math" data-tex="\\ell_1">ℓ<sub>1</sub></span>-<mark>regularised</mark>' in snippet
+    assert '<span class="math" data-tex="\\mathcal{O}(n^{-1/2})">' in snippet
