@@ -126,6 +126,12 @@ def _clean_collapsed(text: str) -> str:
     return latex.pieces_text(read_text(text))
 
 
+def _author_name(raw: str) -> str:
+    """A name as shown: arXiv metadata writes accents in TeX (`M\\"uller`, `{\\'E}mile`), decoded like titles."""
+    name = " ".join(raw.split())
+    return clean_text(name) if "\\" in name or "{" in name else name
+
+
 def read_text(text: str) -> list[latex.Piece]:
     """A title or abstract (whitespace collapsed) as pieces of plain text, math and URLs: what pages render."""
     return latex.read(text, [(start, end) for start, end, _ in link_spans(text)])
@@ -251,7 +257,7 @@ def make_paper(
         id=parsed.id if parsed else title_id(raw_title),
         title=_clean_collapsed(raw_title),
         abstract=_clean_collapsed(raw_abstract),
-        authors=[" ".join(a.split()) for a in authors or [] if a and not a.isspace()],
+        authors=[_author_name(a) for a in authors or [] if a and not a.isspace()],
         categories=list(dict.fromkeys(c.strip() for c in categories or [] if c and c.strip())),
         published=_iso_day(published),
         updated=_iso_day(updated),

@@ -27,7 +27,11 @@ def test_show_leaves_out_what_is_unknown_and_decodes_latex(home: Path, tmp_path:
     bib = tmp_path / "refs.bib"
     bib.write_text('@misc{k, title = {A Na\\"ive {\\em Bayes} Baseline}, author = {M{\\"u}ller, Jo},\n'
                    '  abstract = {We revisit na\\"{\\i}ve classifiers.}, eprint = {2401.04321}}\n')
-    run_cli(home, "ingest", str(capture), str(bib), check=True)
+    snapshot = tmp_path / "arxiv.jsonl"  # arXiv metadata writes accents in TeX too
+    record = {"id": "2401.05555", "title": 'On Na\\"ive Sets', "authors": 'J. M\\"uller and P. Erd\\H{o}s',
+              "abstract": 'Sets, na\\"{\\i}vely.', "categories": "math.LO"}
+    snapshot.write_text(json.dumps(record) + "\n")
+    run_cli(home, "ingest", str(capture), str(bib), str(snapshot), check=True)
     captured = cli_json(home, "search", "Learning Without a Day Line", "--mode", "lexical")[0]  # type: ignore[index]
     shown = run_cli(home, "show", captured["id"], check=True).stdout
     assert "None" not in shown and "not listed on a day" in shown
@@ -35,6 +39,8 @@ def test_show_leaves_out_what_is_unknown_and_decodes_latex(home: Path, tmp_path:
     bibtex = run_cli(home, "show", "2401.04321", check=True).stdout
     assert bibtex.splitlines()[:2] == ["A Naïve Bayes Baseline", "Jo Müller"]
     assert "We revisit naïve classifiers." in bibtex and "\\" not in bibtex and "None" not in bibtex
+    arxiv = run_cli(home, "show", "2401.05555", check=True).stdout
+    assert arxiv.splitlines()[:2] == ["On Naïve Sets", "J. Müller, P. Erdős"] and "Sets, naïvely." in arxiv
 
 
 READ_ONLY = [
