@@ -39,7 +39,7 @@ class _Frag(NamedTuple):
 
 
 _EMPTY = _Frag("", "", "")
-_MAX_DEPTH = 24  # braces nested deeper than this are read as plain characters (no unbounded recursion)
+_MAX_DEPTH = 32  # groups and commands nested deeper than this are skipped (no unbounded recursion)
 _MAX_MATH_CHARS = 1000  # a "$" with no closing one within this many characters is a dollar sign
 
 # ------------------------------------------------------------------ tables
@@ -238,7 +238,7 @@ class _Reader:
         self.bare_names = bare_names
         self.pieces: list[Piece] = []
         self.buffer: list[str] = []  # plain text not yet made a piece
-        self.depth = 0
+        self.depth = 0  # groups and commands being read, one inside another (bounded: no unbounded recursion)
         self.word_symbols = False  # whether the text has one of _WORD_SYMBOLS at all
 
     # -------------------------------------------------------------- output
@@ -281,9 +281,11 @@ class _Reader:
             if first == "\\":
                 self.text_command(tok)
             elif first == "{":
-                if depth >= _MAX_DEPTH:
+                if self.depth >= _MAX_DEPTH:
                     continue
+                self.depth += 1
                 self.text_mode(depth + 1)
+                self.depth -= 1
             elif first == "}":
                 if depth:
                     return
@@ -320,6 +322,16 @@ class _Reader:
             self.buffer.append(" ")
 
     def text_command(self, tok: str) -> None:
+        """A command outside math (its arguments read with it, unless commands are nested too deep already)."""
+        if self.depth >= _MAX_DEPTH:
+            return
+        self.depth += 1
+        try:
+            self.read_text_command(tok)
+        finally:
+            self.depth -= 1
+
+    def read_text_command(self, tok: str) -> None:
         name = tok[1:].rstrip("*") if len(tok) > 2 else tok[1:]
         if not name:
             return
@@ -413,7 +425,7 @@ class _Reader:
         tok = self.peek()
         if tok == "{":
             self.i += 1
-            self.text_mode(min(self.depth + 1, _MAX_DEPTH))
+            self.text_mode(1)
         elif tok is not None and tok[0] not in "}$_^":
             self.i += 1
             if isinstance(tok, _Url):
@@ -598,7 +610,13 @@ class _Reader:
             return None
         if first == "\\":
             self.i += 1
-            return self.math_command(tok, in_script, end)
+            if self.depth >= _MAX_DEPTH:  # too deep to read its arguments: the command stands alone
+                return _Frag("", "", "")
+            self.depth += 1
+            try:
+                return self.math_command(tok, in_script, end)
+            finally:
+                self.depth -= 1
         if first == "~":
             self.i += 1
             return _Frag(" ", " ", "~")

@@ -175,3 +175,15 @@ def test_collapse_whitespace_of_an_abstract_as_the_snapshot_writes_it() -> None:
     raw = "  We study sparse\nexperts at scale.\nResults  improve\n"
     assert collapse_whitespace(raw) == "We study sparse experts at scale. Results improve"
     assert collapse_whitespace("line one\nline two\n") == "line one line two"
+
+
+@pytest.mark.parametrize("hostile", [
+    "{" * 20000 + "x" + "}" * 20000, "$" + "{" * 5000 + "x$", "x^{" * 3000, "\\frac" * 3000, "\\sqrt" * 3000,
+    "\\tilde" * 5000, "\\emph" * 3000, "\\emph{" * 3000, "$x^{" * 2000 + "$", "\\href{" * 2000,
+    "x_\\frac" * 2000, "\\textbf{\\frac{" * 2000,
+])
+def test_deeply_nested_latex_is_read_without_recursing_deeply(hostile: str) -> None:
+    from paperwire.web.views import markdown_text, math_html
+
+    assert len(clean_text(hostile)) <= len(hostile)
+    assert math_html(hostile) is not None and markdown_text(hostile) is not None
