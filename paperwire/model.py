@@ -133,8 +133,12 @@ def _author_name(raw: str) -> str:
 
 
 def read_text(text: str) -> list[latex.Piece]:
-    """A title or abstract (whitespace collapsed) as pieces of plain text, math and URLs: what pages render."""
-    return latex.read(text, [(start, end) for start, end, _ in link_spans(text)])
+    """A title or abstract (whitespace collapsed) as pieces of plain text, math and URLs: what pages render.
+    Markup nested deeper than the reader recurses (`\\frac\\frac…`, a thousand levels) stays as written."""
+    try:
+        return latex.read(text, [(start, end) for start, end, _ in link_spans(text)])
+    except RecursionError:
+        return [latex.Piece(latex.TEXT, text)]
 
 
 _URL = re.compile(r"(?:https?://|(?<![\w/.])(?:www\.|github\.com/))[^\s<>\"'{}]+", re.IGNORECASE)

@@ -90,3 +90,14 @@ def test_bibtex_parser_warnings_stay_out_of_the_server_log(base: str) -> None:
     noisy = [r for r in recorder.records if r.name.startswith(("bibtexparser", "pylatexenc"))]
     assert not noisy, [r.getMessage() for r in noisy]
     assert any(r.name.startswith("httpx") for r in recorder.records)  # the recorder did hear the rest
+
+
+def test_typed_in_markup_nested_too_deeply_is_never_a_500(base: str) -> None:
+    client = signed_up_client(base, "deep-typist")
+    for abstract in ("\\frac" * 1000, "\\frac" * 20_000, "\\sqrt{" * 2000 + "x" + "}" * 2000):
+        response = client.post("/submit", data={"csrf_token": csrf_of(client.get("/submit").text),
+                                                 "title": "Fractions all the way down", "abstract": abstract})
+        assert response.status_code in (303, 422), response.text[:500]
+        if response.status_code == 303:
+            page = client.get(response.headers["location"])
+            assert page.status_code == 200 and "Fractions all the way down" in page.text
