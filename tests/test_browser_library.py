@@ -3,7 +3,6 @@ without scripts), on the paper page and in the library, and the /subscribe form'
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,6 @@ import pytest
 from conftest import copy_home
 from web_server import serve
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 PASSWORD = "velvet orbit quarry lantern 42"
 SAVED_JS = "id => document.querySelector(`#p-${CSS.escape(id)} form.save`).classList.contains('saved')"
 
@@ -26,18 +22,6 @@ def base(seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     home = copy_home(seed_home, tmp_path_factory.mktemp("browser-library") / "home")
     with serve(home) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def signed_up_page(browser: Any, base: str, name: str, *, scripts: bool = True) -> Any:

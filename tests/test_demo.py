@@ -15,10 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -77,23 +73,14 @@ def test_demo_feed_has_real_papers_with_authors_and_days(demo: str) -> None:
 
 
 @pytest.mark.browser
-def test_demo_in_chromium(demo: str, tmp_path: Path) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing (make test installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            for width, height in ((1280, 800), (390, 844)):
-                page = browser.new_page(viewport={"width": width, "height": height})
-                page.goto(demo + "/")
-                assert page.locator("article.card").count() >= 10
-                page.screenshot(path=str(tmp_path / f"demo-feed-{width}.png"))
-                page.goto(demo + "/search?q=" + "reinforcement learning for reasoning")
-                assert page.locator("article.card").count() >= 5
-                assert "still being built" not in page.content()
-                page.screenshot(path=str(tmp_path / f"demo-search-{width}.png"))
-                page.close()
-        finally:
-            browser.close()
+def test_demo_in_chromium(demo: str, browser, tmp_path: Path) -> None:
+    for width, height in ((1280, 800), (390, 844)):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(demo + "/")
+        assert page.locator("article.card").count() >= 10
+        page.screenshot(path=str(tmp_path / f"demo-feed-{width}.png"))
+        page.goto(demo + "/search?q=" + "reinforcement learning for reasoning")
+        assert page.locator("article.card").count() >= 5
+        assert "still being built" not in page.content()
+        page.screenshot(path=str(tmp_path / f"demo-search-{width}.png"))
+        page.close()

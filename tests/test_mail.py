@@ -261,11 +261,8 @@ def test_subscribe_refuses_anything_but_a_plain_address(home: Path, smtp: Record
     assert len(proc.stderr.strip().splitlines()) == 1 and not smtp.messages
 
 
-def test_digest_html_renders_in_chromium(mail_home: Path, tmp_path: Path) -> None:
+def test_digest_html_renders_in_chromium(mail_home: Path, browser, tmp_path: Path) -> None:
     """The HTML part as a mail client would show it: escaped user text, readable layout; a screenshot is kept."""
-    pytest.importorskip("playwright.sync_api")
-    from playwright.sync_api import sync_playwright
-
     store = open_store(mail_home)
     try:
         store.upsert_papers([make_paper(title="<script>alert(1)</script> & Friends: O(n) attention",
@@ -287,20 +284,16 @@ def test_digest_html_renders_in_chromium(mail_home: Path, tmp_path: Path) -> Non
     page_file.write_text(html, encoding="utf-8")
     artifacts = Path(__file__).resolve().parent.parent / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 800, "height": 1200})
-            dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.goto(page_file.as_uri())
-            text = page.inner_text("body")
-            links = page.eval_on_selector_all("a", "els => els.map(e => e.href)")
-            page.screenshot(path=str(artifacts / "digest-email.png"), full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 800, "height": 1200})
+    try:
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(page_file.as_uri())
+        text = page.inner_text("body")
+        links = page.eval_on_selector_all("a", "els => els.map(e => e.href)")
+        page.screenshot(path=str(artifacts / "digest-email.png"), full_page=True)
+    finally:
+        page.close()
     assert not dialogs  # the title's script did not run
     assert "<script>alert(1)</script> & Friends: O(n) attention" in text
     assert "x < y & z > w" in text and "Ada Lovelace, Alan Turing" in text

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,9 +26,6 @@ OLD = make_paper(title="Zyxomorphic Automata and Quorum Sensing", source="test",
                  abstract="Zyxomorphic cellular automata model quorum sensing in bacterial colonies. " * 3)
 EXTRA_PAPERS = [THUMBED, OLD]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 STATIC = Path(__file__).resolve().parent.parent / "paperwire" / "web" / "static"
 
 
@@ -90,17 +86,6 @@ def test_the_api_returns_the_thumbnail_where_the_hub_has_it(base: str, hub: HfAp
 
 
 # ------------------------------------------------------------ in Chromium
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _image(route) -> None:  # type: ignore[no-untyped-def]

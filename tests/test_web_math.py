@@ -4,7 +4,6 @@ passes no HTML or script links through."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import feedparser
@@ -14,9 +13,6 @@ from markdown_it import MarkdownIt
 
 from paperwire.model import make_paper
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 DAY = "2025-12-30"  # after the sample's days: this module's papers make the newest day, which the feeds show
 
 MATH = make_paper(
@@ -33,18 +29,6 @@ HOSTILE = make_paper(
               "written plainly, which must stay plain text everywhere."),
     source="test", listed_on=DAY)
 EXTRA_PAPERS = [MATH, HOSTILE]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.browser

@@ -11,7 +11,6 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 from conftest import copy_home
-from test_web_browser import browser  # noqa: F401  (the module's Chromium fixture)
 from web_server import csrf_of, serve, signed_up_client
 
 from paperwire.web import submission

@@ -260,19 +260,25 @@ class SearchIndex:
             done = 0
             last_rev = self.rev
             with self.lexical.bulk():
-                batch: list[Paper] = []
-                for rev, paper in self.store.iter_papers(after_rev=self.rev):
-                    batch.append(paper)
-                    last_rev = rev
-                    if len(batch) >= UPDATE_BATCH:
-                        self.lexical.add(batch)
-                        done += len(batch)
-                        batch = []
-                if batch:
+                for batch, through in self._new_batches():
                     self.lexical.add(batch)
                     done += len(batch)
+                    last_rev = through
             self.rev = last_rev
             return done
+
+    def _new_batches(self) -> Iterator[tuple[list[Paper], int]]:
+        """Papers written after the loaded rev, UPDATE_BATCH at a time, each with the rev of its last paper."""
+        batch: list[Paper] = []
+        last_rev = self.rev
+        for rev, paper in self.store.iter_papers(after_rev=self.rev):
+            batch.append(paper)
+            last_rev = rev
+            if len(batch) >= UPDATE_BATCH:
+                yield batch, last_rev
+                batch = []
+        if batch:
+            yield batch, last_rev
 
     def embed_pending(self, *, limit: int | None = None, progress: bool = False) -> int:
         """Vectors for indexed papers that lack them, oldest write first, at most `limit` papers
@@ -323,21 +329,13 @@ class SearchIndex:
             bar = _progress(progress, total)
             worker = EmbeddingWorker(self.embedder_kind, self.home) if worth_it(total, self.embedder_kind) else None
             try:
-                batch: list[Paper] = []
                 last_rev = self.rev
                 with self.lexical.bulk():  # one merge of the lexical delta at the end, before saving
-                    for rev, paper in self.store.iter_papers(after_rev=self.rev):
-                        batch.append(paper)
-                        last_rev = rev
-                        if len(batch) >= UPDATE_BATCH:
-                            self._index_batch(batch, worker)
-                            done += len(batch)
-                            bar(len(batch))
-                            batch = []
-                    if batch:
+                    for batch, through in self._new_batches():
                         self._index_batch(batch, worker)
                         done += len(batch)
                         bar(len(batch))
+                        last_rev = through
                 self.rev = self.dense_rev = last_rev
             finally:
                 bar(0, close=True)
