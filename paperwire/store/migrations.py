@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable
 
 from paperwire.store.accounts_schema import ACCOUNTS_SCHEMA
+from paperwire.store.collections import COLLECTIONS_SCHEMA
 from paperwire.store.library import LIBRARY_SCHEMA
 from paperwire.store.mail import MAIL_REQUESTS_SCHEMA, MAIL_SCHEMA
 from paperwire.store.rate_limits import RATE_LIMITS_SCHEMA
@@ -84,4 +85,5 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE papers ADD COLUMN thumbnail TEXT",
     ]),
     ("web_0002_rate_limits", RATE_LIMITS_SCHEMA),
+    ("web_0003_collections", COLLECTIONS_SCHEMA),
 ]
