@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from paperwire.index.query import ParsedQuery, tokenize
+from paperwire.index.query import ParsedQuery, QueryError, tokenize
 from paperwire.model import InvalidPaperId, Paper, canonical_id
 
 FORMAT_VERSION = 1
@@ -41,6 +41,9 @@ _CHUNK_ROWS = 50_000
 # Per term, the rows where it weighs most are kept apart (its champions): scoring them first gives
 # MaxScore a threshold before any long posting list is read.
 CHAMPIONS = 256
+# A phrase check reads its candidates' tokens with a gather that costs about this many times a plain
+# pass over the same number of tokens; past that share of a segment, one pass over all its tokens wins.
+SCAN_COST = 8
 
 
 @dataclass(frozen=True)
@@ -443,6 +446,13 @@ class LexicalIndex:
         want = np.asarray(terms, dtype=np.int32)
         for start, seg in self._segments():
             local = candidates[(candidates >= start) & (candidates < start + seg.rows)] - start
+            if not len(local):
+                continue
+            read = sum(int((seg.offsets[NFIELDS * local + f + 1] - seg.offsets[NFIELDS * local + f]).sum())
+                       for f in fields)
+            if read * SCAN_COST > len(seg.tokens):
+                mask[_contiguous_scan(seg, local, fields, want) + start] = True
+                continue
             for f in fields:
                 hit = _contiguous(seg, local, f, want)
                 mask[hit + start] = True
@@ -518,11 +528,11 @@ class LexicalIndex:
         row = self._row_of.get(query.arxiv_id)
         return query.arxiv_id if row is not None and self._live[row] else None
 
-    def _search(self, query: ParsedQuery, limit: int, categories: list[str] | None, date_from: str | None,
-                date_to: str | None) -> list[tuple[str, float]]:
-        n = len(self._ids)
-        if n == 0 or self._n_live == 0:
-            return []
+    def _constraints(self, query: ParsedQuery, categories: list[str] | None, date_from: str | None,
+                     date_to: str | None, *, every_word: bool = False) -> _Constraints | None:
+        """What a query asks of a paper: the rows it requires (phrases, fields, categories, dates; with
+        `every_word` also each free word), the rows it leaves out, and the terms that rank. None when
+        nothing can match (a required word that no paper has)."""
         required: np.ndarray | None = None
         scoring: dict[int, float] = {}
 
@@ -530,18 +540,23 @@ class LexicalIndex:
             nonlocal required
             required = mask if required is None else required & mask
 
+        constrained = False
         for t in tokenize(" ".join(query.terms), stem=self.params.stem):
             tid = self._vocab.get(t)
+            if every_word:
+                constrained = True
+                if tid is None:
+                    return None
+                need(self._term_mask(tid, 0b111))
             if tid is not None:
                 scoring[tid] = scoring.get(tid, 0.0) + 1.0
-        constrained = False
         for phrase in query.phrases:
             ids = self._tokens(phrase)
             if ids == []:
                 continue  # only stopwords: no constraint
             constrained = True
             if ids is None:
-                return []
+                return None
             need(self._phrase_mask(ids, (TITLE, ABSTRACT)))
             for tid in ids:
                 scoring[tid] = scoring.get(tid, 0.0) + 1.0
@@ -557,7 +572,7 @@ class LexicalIndex:
                     if ids == []:
                         continue
                     if ids is None:
-                        return []
+                        return None
                     need(self._phrase_mask(ids, (FIELD_OF[name],)))
                     for tid in ids:
                         scoring[tid] = scoring.get(tid, 0.0) + 1.0
@@ -578,6 +593,67 @@ class LexicalIndex:
             constrained = True
             mask = self._term_mask(ids[0], 0b111) if len(ids) == 1 else self._phrase_mask(ids, (TITLE, ABSTRACT))
             excluded = mask if excluded is None else excluded | mask
+        return _Constraints(required, excluded, scoring, constrained)
+
+    def count_by_days(self, query: ParsedQuery | None, edges: Sequence[int]) -> np.ndarray:
+        """How many papers match `query` (every paper when None) in each day range [edges[i], edges[i+1]),
+        days written as numbers YYYYMMDD, ascending. A paper matches when it has every free word (in any
+        field) and passes the phrases, fields, exclusions and date filters, as in search; an arXiv id
+        query matches that paper. Counted on the index's own masks: no paper is fetched or ranked.
+        Papers without a day are in no range. QueryError if the query has nothing to match on."""
+        bounds = np.asarray(edges, dtype=np.int64)
+        with self._lock:
+            if query is None:
+                days = self._days[self._live]
+            else:
+                mask = self._match_mask(query)
+                days = self._days[mask] if mask is not None else self._days[:0]
+        if len(bounds) < 2:
+            return np.zeros(0, np.int64)
+        slot = np.searchsorted(bounds, days, side="right") - 1
+        slot = slot[(slot >= 0) & (slot < len(bounds) - 1) & (days > 0)]
+        return np.bincount(slot, minlength=len(bounds) - 1).astype(np.int64)
+
+    def _match_mask(self, query: ParsedQuery) -> np.ndarray | None:
+        """The live rows that match `query` for counting; None when none can."""
+        if query.arxiv_id:
+            row = self._row_of.get(query.arxiv_id)
+            if row is None:
+                return None
+            mask = np.zeros(len(self._ids), bool)
+            mask[row] = True
+            return mask & self._live
+        found = self._constraints(query, None, None, None, every_word=True)
+        if found is None:
+            return None
+        if not found.constrained:
+            raise QueryError("the query has no words to count (only very common words)")
+        mask = self._live.copy() if found.required is None else found.required & self._live
+        if found.excluded is not None:
+            mask &= ~found.excluded
+        return mask
+
+    def day_span(self, trim: float = 0.0) -> tuple[int, int] | None:
+        """The earliest and latest day (YYYYMMDD) of the indexed papers that have one; `trim` leaves out
+        that fraction of the earliest (a few stray old papers). None when no paper has a day."""
+        with self._lock:
+            days = self._days[self._live]
+        days = days[days > 0]
+        if not len(days):
+            return None
+        skip = int(trim * (len(days) - 1))
+        first = int(np.partition(days, skip)[skip]) if skip else int(days.min())
+        return first, int(days.max())
+
+    def _search(self, query: ParsedQuery, limit: int, categories: list[str] | None, date_from: str | None,
+                date_to: str | None) -> list[tuple[str, float]]:
+        n = len(self._ids)
+        if n == 0 or self._n_live == 0:
+            return []
+        found = self._constraints(query, categories, date_from, date_to)
+        if found is None:
+            return []
+        required, excluded, scoring, constrained = found.required, found.excluded, found.scoring, found.constrained
         if required is None and scoring:
             return self._ranked(scoring, excluded, limit)
 
@@ -826,6 +902,14 @@ def _weights_at(postings: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> 
     return out
 
 
+@dataclass
+class _Constraints:
+    required: np.ndarray | None  # rows that may match (None: any)
+    excluded: np.ndarray | None  # rows that must not
+    scoring: dict[int, float]  # term id -> how often the query has it
+    constrained: bool  # something beyond ranking words decides what matches
+
+
 def _empty_segment() -> _Segment:
     seg = _Segment(_EMPTY_I, np.zeros(1, np.int64), _EMPTY_I, np.zeros(1, np.int64))
     return seg
@@ -864,6 +948,27 @@ def _contiguous(seg: _Segment, rows: np.ndarray, field: int, want: np.ndarray) -
     which = np.searchsorted(first, pos, side="right") - 1
     inside = pos + len(want) <= first[which] + lengths[which]
     return np.unique(rows[which[inside]])
+
+
+def _contiguous_scan(seg: _Segment, rows: np.ndarray, fields: tuple[int, ...], want: np.ndarray) -> np.ndarray:
+    """The rows (local, among `rows`) where one of `fields` contains the term sequence `want`, found by
+    one pass over the segment's whole token array: cheaper than gathering the candidates' tokens once
+    they make up more than 1/SCAN_COST of it (a common phrase such as "large language model")."""
+    tokens = np.asarray(seg.tokens)
+    span = len(tokens) - len(want) + 1
+    if span <= 0:
+        return _EMPTY_I
+    pos = np.flatnonzero(tokens[:span] == want[0])
+    for k in range(1, len(want)):
+        pos = pos[tokens[pos + k] == want[k]]
+    # offsets[3r+f] is where row r's field f begins: the slot holding a position names its row and field
+    slot = np.searchsorted(seg.offsets, pos, side="right") - 1
+    slot = slot[seg.offsets[slot + 1] >= pos + len(want)]  # the whole phrase inside that field
+    slot = slot[np.isin(slot % NFIELDS, fields)]
+    found = slot // NFIELDS
+    member = np.zeros(seg.rows, bool)
+    member[rows] = True
+    return np.unique(found[member[found]]).astype(np.int32)
 
 
 def _fsync_dir(directory: Path) -> None:
