@@ -18,31 +18,6 @@ if TYPE_CHECKING:
 
 _NOW = "(strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
 
-COLLECTIONS_SCHEMA: list[str] = [
-    f"""CREATE TABLE collections (
-        id INTEGER PRIMARY KEY,
-        token TEXT NOT NULL UNIQUE,             -- the URL's name: random, so unlisted means unfindable
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        title TEXT NOT NULL,
-        description TEXT NOT NULL DEFAULT '',
-        visibility TEXT NOT NULL CHECK (visibility IN ('public', 'unlisted', 'private')),
-        created_at TEXT NOT NULL DEFAULT {_NOW},
-        updated_at TEXT NOT NULL DEFAULT {_NOW}
-    )""",
-    "CREATE INDEX collections_user ON collections(user_id)",
-    "CREATE INDEX collections_public ON collections(updated_at) WHERE visibility = 'public'",
-    f"""CREATE TABLE collection_items (
-        collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,  -- the collection's owner
-        paper_id TEXT NOT NULL,
-        position INTEGER NOT NULL,              -- 1, 2, … in the owner's order
-        note TEXT NOT NULL DEFAULT '',
-        added_at TEXT NOT NULL DEFAULT {_NOW},
-        PRIMARY KEY (collection_id, paper_id)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX collection_items_order ON collection_items(collection_id, position)",
-    "CREATE INDEX collection_items_paper ON collection_items(paper_id)",
-]
 
 PUBLIC, UNLISTED, PRIVATE = "public", "unlisted", "private"
 VISIBILITIES = (PUBLIC, UNLISTED, PRIVATE)

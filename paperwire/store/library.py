@@ -12,32 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from paperwire.store.sqlite import SQLiteStore
 
-_NOW = "(strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
-
-LIBRARY_SCHEMA: list[str] = [
-    f"""CREATE TABLE library_items (
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        tag TEXT NOT NULL DEFAULT '',           -- '' is the untagged part of the library
-        paper_id TEXT NOT NULL,
-        added_at TEXT NOT NULL DEFAULT {_NOW},
-        PRIMARY KEY (user_id, tag, paper_id)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX library_items_paper ON library_items(paper_id)",
-    f"""CREATE TABLE paper_marks (
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        mark TEXT NOT NULL CHECK (mark IN ('read', 'not_relevant')),
-        paper_id TEXT NOT NULL,
-        created_at TEXT NOT NULL DEFAULT {_NOW},
-        PRIMARY KEY (user_id, mark, paper_id)
-    ) WITHOUT ROWID""",
-    f"""CREATE TABLE saved_searches (
-        id INTEGER PRIMARY KEY,
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        query TEXT NOT NULL,
-        created_at TEXT NOT NULL DEFAULT {_NOW},
-        UNIQUE (user_id, query)
-    )""",
-]
 
 READ, NOT_RELEVANT = "read", "not_relevant"
 MARKS = (READ, NOT_RELEVANT)

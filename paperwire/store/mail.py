@@ -21,47 +21,6 @@ if TYPE_CHECKING:
 
 _NOW = "(strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
 
-MAIL_SCHEMA: list[str] = [
-    f"""CREATE TABLE subscriptions (
-        id INTEGER PRIMARY KEY,
-        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
-        period TEXT NOT NULL CHECK (period IN ('daily', 'weekly')),
-        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed')),
-        user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
-        content TEXT NOT NULL DEFAULT '{{}}',    -- JSON: what the digest holds
-        created_at TEXT NOT NULL DEFAULT {_NOW},
-        confirmed_at TEXT,
-        unsubscribed_at TEXT
-    )""",
-    "CREATE INDEX subscriptions_due ON subscriptions(period, status)",
-    f"""CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        dedupe_key TEXT NOT NULL UNIQUE,        -- one mail per subscriber, kind and period day
-        subscription_id INTEGER REFERENCES subscriptions(id) ON DELETE CASCADE,
-        kind TEXT NOT NULL,                     -- confirm | digest
-        recipient TEXT NOT NULL,
-        message_id TEXT NOT NULL,
-        message BLOB NOT NULL,                  -- zlib-compressed RFC 5322 bytes, fixed at enqueue
-        status TEXT NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sending', 'sent', 'failed')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL DEFAULT 0,
-        last_error TEXT,
-        created_at TEXT NOT NULL DEFAULT {_NOW},
-        sent_at TEXT
-    )""",
-    "CREATE INDEX outbox_status ON outbox(status, next_attempt_at)",
-    "CREATE INDEX outbox_subscription ON outbox(subscription_id, kind)",
-    """CREATE TABLE sent_items (
-        subscription_id INTEGER NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE,
-        paper_id TEXT NOT NULL,
-        outbox_id INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
-        PRIMARY KEY (subscription_id, paper_id)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX sent_items_outbox ON sent_items(outbox_id)",
-]
-# A change asked for from the site to an active subscription waits here (JSON: period, content,
-# user_id) until the confirm link in the mail to that address applies it.
-MAIL_REQUESTS_SCHEMA: list[str] = ["ALTER TABLE subscriptions ADD COLUMN requested TEXT"]
 
 PERIODS = ("daily", "weekly")
 PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"

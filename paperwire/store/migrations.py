@@ -1,18 +1,22 @@
 """The schema as named migrations, applied once each in list order and recorded in
 `schema_migrations`. Never edit a released migration: append a new one. Features that own
-tables (accounts, libraries, mail) append theirs here under their own names."""
+tables (accounts, libraries, mail) keep their tables in store/schema.py and append their migrations
+here under their own names."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
 
-from paperwire.store.accounts_schema import ACCOUNTS_SCHEMA
-from paperwire.store.collections import COLLECTIONS_SCHEMA
-from paperwire.store.library import LIBRARY_SCHEMA
-from paperwire.store.mail import MAIL_REQUESTS_SCHEMA, MAIL_SCHEMA
-from paperwire.store.rate_limits import RATE_LIMITS_SCHEMA
 from paperwire.store.rows import title_hash
+from paperwire.store.schema import (
+    ACCOUNTS_SCHEMA,
+    COLLECTIONS_SCHEMA,
+    LIBRARY_SCHEMA,
+    MAIL_REQUESTS_SCHEMA,
+    MAIL_SCHEMA,
+    RATE_LIMITS_SCHEMA,
+)
 
 # A step is SQL, or a function of the connection for what SQL cannot compute.
 Migration = tuple[str, list[str | Callable[[sqlite3.Connection], None]]]

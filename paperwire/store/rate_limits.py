@@ -14,18 +14,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from paperwire.store.sqlite import SQLiteStore
 
-RATE_LIMITS_SCHEMA: list[str] = [
-    """CREATE TABLE rate_hits (
-        id INTEGER PRIMARY KEY,
-        action TEXT NOT NULL,
-        key TEXT NOT NULL,
-        at REAL NOT NULL,                     -- Unix time of the attempt
-        expires REAL NOT NULL                 -- when it stops counting in its window
-    )""",
-    "CREATE INDEX rate_hits_key ON rate_hits(action, key, at)",
-    "CREATE INDEX rate_hits_expires ON rate_hits(expires)",
-]
-
 
 @dataclass(frozen=True)
 class Bucket:
