@@ -407,6 +407,45 @@ def similar(ctx: click.Context, paper_id: str, limit: int, json_output: bool) ->
         store.close()
 
 
+# As for search: a query may start with an exclusion (-word), which is not an option.
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("queries", nargs=-1, required=True)
+@click.option("--by", type=click.Choice(["auto", "month", "week"]), default="auto", show_default=True,
+              help="Periods to count by; auto: weeks for ranges up to six months, else months.")
+@click.option("--from", "date_from", default=None, help="First day counted (YYYY-MM-DD, YYYY-MM or YYYY).")
+@click.option("--until", "date_to", default=None, help="Last day counted (YYYY-MM-DD, YYYY-MM or YYYY).")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def trends(ctx: click.Context, queries: tuple[str, ...], by: str, date_from: str | None, date_to: str | None,
+           json_output: bool) -> None:
+    """Papers matching each QUERY (up to three) per month or week, and their share of all papers."""
+    from paperwire.index import QueryError
+    from paperwire.index.trends import compute_trends
+
+    store = open_store(existing_home(ctx))
+    try:
+        index = open_search_index(ctx, store, json_output=json_output)
+        try:
+            found = compute_trends(index.lexical, queries, by=by, date_from=date_from, date_to=date_to)
+        except QueryError as exc:
+            fail(f"bad trend: {exc}", 2)
+            return
+    finally:
+        store.close()
+    if json_output:
+        emit_json(found.to_dict())
+        return
+    click.echo(f"papers with every word of the query, by {found.by}, {found.first} to {found.last}")
+    heads = [s.query if len(s.query) <= 22 else s.query[:21] + "…" for s in found.series]
+    click.echo(f"{'period':<9} {'all':>8}" + "".join(f"  {h:>22}" for h in heads))
+    for i, period in enumerate(found.periods):
+        cells = "".join(f"  {s.counts[i]:>11,} {100 * s.shares[i]:>9.2f}%" for s in found.series)
+        click.echo(f"{period.key:<9} {period.papers:>8,}{cells}")
+    total = sum(p.papers for p in found.periods)
+    cells = "".join(f"  {s.papers:>11,} {100 * s.papers / total if total else 0:>9.2f}%" for s in found.series)
+    click.echo(f"{'total':<9} {total:>8,}{cells}")
+
+
 @main.group("index")
 def index_group() -> None:
     """Inspect and repair the search index."""

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paperwire.web import api, feeds, library_routes, mail_routes, pages
+from paperwire.web import api, feeds, library_routes, mail_routes, pages, trends
 from paperwire.web.errors import plain_validation_error
 from paperwire.web.fast_path import CachedAnswers
 from paperwire.web.site import Site, json_error
@@ -139,10 +139,14 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
 
     app.mount("/static", StaticFiles(packages=[("paperwire.web", "static")]), name="static")
     app.include_router(api.build_router(site))
+    app.include_router(trends.build_router(site))
     app.include_router(feeds.build_router(site))
     app.include_router(pages.build_router(site))
     app.include_router(mail_routes.build_router(site))
     app.include_router(library_routes.build_router(site))
+    from paperwire.web import author_routes
+
+    app.include_router(author_routes.build_router(site))
     return app
 
 

@@ -1,0 +1,101 @@
+// The search page's trend chart: papers matching the query per month or week (GET /api/trends), drawn
+// as SVG, with a second view of their share of all papers. Without this script the page simply has no chart.
+(function () {
+  "use strict";
+  const box = document.getElementById("trend");
+  if (!box) return;
+  const SVG = "http://www.w3.org/2000/svg";
+  const WIDTH = 720, HEIGHT = 200, LEFT = 52, RIGHT = 8, TOP = 12, BOTTOM = 30;
+  let data = null;
+  let view = "counts";
+
+  function make(name, attrs, parent) {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function count(n) { return n.toLocaleString("en-US"); }
+  function share(x) { return (100 * x).toFixed(x && x < 0.001 ? 3 : x < 0.1 ? 2 : 1) + "%"; }
+  function shown(v) { return view === "counts" ? count(Math.round(v)) : share(v); }
+
+  function tip(parent, text) { make("title", {}, parent).textContent = text; }
+
+  function draw() {
+    const chart = box.querySelector(".trend-chart");
+    chart.replaceChildren();
+    const periods = data.periods;
+    const values = data.series.map((s) => (view === "counts" ? s.counts : s.shares));
+    const top = Math.max(0, ...values.flat());
+    const plotWidth = WIDTH - LEFT - RIGHT, plotHeight = HEIGHT - TOP - BOTTOM;
+    const step = plotWidth / periods.length;
+    const y = (v) => TOP + plotHeight - (top ? (v / top) * plotHeight : 0);
+    const label = view === "counts" ? "matching papers" : "share of all papers";
+    const svg = make("svg", {
+      viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "trend-svg", role: "img",
+      "aria-label": `${data.series.map((s) => s.q).join(", ")}: ${label} per ${data.by}`,
+    }, chart);
+    for (const f of [0, 0.5, 1]) {
+      make("line", { x1: LEFT, x2: WIDTH - RIGHT, y1: y(f * top), y2: y(f * top), class: "grid" }, svg);
+      make("text", { x: LEFT - 6, y: y(f * top) + 4, class: "axis", "text-anchor": "end" }, svg)
+        .textContent = shown(f * top);
+    }
+    const every = Math.max(1, Math.ceil(periods.length / 8));
+    periods.forEach((p, i) => {
+      if (i % every) return;
+      make("text", { x: LEFT + (i + 0.5) * step, y: HEIGHT - 10, class: "axis", "text-anchor": "middle" }, svg)
+        .textContent = p.key;
+    });
+    if (data.series.length === 1) {
+      const s = data.series[0];
+      periods.forEach((p, i) => {
+        // each bar leads to the search narrowed to its period
+        const link = make("a", { href: `${box.dataset.search}&from=${p.first}&to=${p.last}`, class: "bar-link" }, svg);
+        const v = values[0][i];
+        const bar = make("rect", {
+          x: LEFT + i * step + step * 0.1, width: Math.max(1, step * 0.8), y: y(v), height: TOP + plotHeight - y(v),
+          class: "bar", "data-key": p.key, "data-value": v,
+        }, link);
+        tip(bar, `${p.key}: ${count(s.counts[i])} of ${count(p.papers)} papers (${share(s.shares[i])})`);
+      });
+    } else {
+      data.series.forEach((s, k) => {
+        const points = values[k].map((v, i) => `${LEFT + (i + 0.5) * step},${y(v)}`).join(" ");
+        make("polyline", { points, class: `line s${k}` }, svg);
+        values[k].forEach((v, i) => {
+          const dot = make("circle", { cx: LEFT + (i + 0.5) * step, cy: y(v), r: 3, class: `dot s${k}`,
+                                       "data-key": periods[i].key, "data-value": v }, svg);
+          tip(dot, `${s.q} · ${periods[i].key}: ${count(s.counts[i])} of ${count(periods[i].papers)} papers ` +
+                   `(${share(s.shares[i])})`);
+        });
+      });
+    }
+    const legend = box.querySelector(".trend-legend");
+    legend.replaceChildren(...data.series.map((s, k) => {
+      const item = document.createElement("li");
+      item.className = `s${k}`;
+      item.textContent = `${s.q} — ${count(s.papers)} papers`;
+      return item;
+    }));
+    box.querySelector("[data-by]").textContent = data.by;
+  }
+
+  box.querySelectorAll("[data-view]").forEach((button) => {
+    button.addEventListener("click", () => {
+      view = button.dataset.view;
+      box.querySelectorAll("[data-view]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+      if (data) draw();
+    });
+  });
+
+  fetch(box.dataset.src, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    .then((response) => (response.ok ? response.json() : null))
+    .then((answer) => {
+      if (!answer || !answer.periods.length) return;
+      data = answer;
+      box.hidden = false;
+      draw();
+    })
+    .catch(() => {});  // no chart: the results are still there
+})();
