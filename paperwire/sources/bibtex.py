@@ -91,7 +91,8 @@ class _Record:
 
 @functools.cache
 def _decoder() -> LatexNodes2Text:
-    """bibtexparser's default decoder, plus the TeX logos it would otherwise drop ({\\TeX}book → TeXbook)."""
+    """bibtexparser's default decoder, plus the TeX logos it would otherwise drop ({\\TeX}book → TeXbook) and
+    a plain caret for \\textasciicircum."""
     from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
     context = get_default_latex_context_db()
@@ -100,6 +101,7 @@ def _decoder() -> LatexNodes2Text:
         MacroTextSpec("TeX", simplify_repl="TeX"),
         MacroTextSpec("LaTeX", simplify_repl="LaTeX"),
         MacroTextSpec("BibTeX", simplify_repl="BibTeX"),
+        MacroTextSpec("textasciicircum", simplify_repl="^"),  # the caret itself, not the modifier letter ˆ
     ])
     return LatexNodes2Text(latex_context=context, keep_braced_groups=False, math_mode="verbatim")
 
