@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from paperwire.store.authors import AUTHORS_SCHEMA, backfill_authors
 from paperwire.store.rows import title_hash
 from paperwire.store.schema import (
     ACCOUNTS_SCHEMA,
@@ -90,4 +91,6 @@ MIGRATIONS: list[Migration] = [
     ]),
     ("web_0002_rate_limits", RATE_LIMITS_SCHEMA),
     ("web_0003_collections", COLLECTIONS_SCHEMA),
+    # Author pages: who wrote what, written with the papers from now on and filled here for what is stored.
+    ("0006_paper_authors", [*AUTHORS_SCHEMA, backfill_authors]),
 ]

@@ -25,6 +25,7 @@ COLUMNS = (
 PAPER_COLUMNS = len(COLUMNS)  # a row's first PAPER_COLUMNS values are these columns; then title_key, title_hash
 TITLE_KEY, TITLE_HASH = PAPER_COLUMNS, PAPER_COLUMNS + 1
 ARXIV_ID = COLUMNS.index("arxiv_id")
+AUTHORS = COLUMNS.index("authors")
 assert tuple(f.name for f in fields(Paper)) == COLUMNS, "rows hold Paper's fields in order"
 
 PaperRow = tuple  # (*COLUMNS values, title_key, title_hash)

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from paperwire.model import TITLE_ID_PREFIX, Paper, merge_papers
+from paperwire.store.authors import add_paper_authors, link_variants, replace_paper_authors
 from paperwire.store.base import ADDED, UNCHANGED, UPDATED, PaperNotFound, UpsertResult
 from paperwire.store.migrations import MIGRATIONS
 from paperwire.store.rows import (
     ARXIV_ID,
+    AUTHORS,
     COLUMNS,
     PAPER_COLUMNS,
     TITLE_HASH,
@@ -193,7 +195,8 @@ class SQLiteStore:
                 status.setdefault(pid, UNCHANGED)  # the same record again (most of a re-ingest): nothing to merge
                 continue
             old = _row_to_paper(stored)
-            merged = merge_papers(old, row_paper(row))
+            capture = row_paper(row)
+            merged = merge_papers(old, capture)
             if merged.arxiv_id and old.id.startswith(TITLE_ID_PREFIX):
                 # The paper was known by title; now its arXiv id is known: re-key it, keep the alias.
                 merged.id = merged.arxiv_id
@@ -206,14 +209,18 @@ class SQLiteStore:
                 # a title-only capture joined a paper stored under its arXiv id: its id must resolve
                 self.conn.execute("INSERT OR IGNORE INTO paper_aliases(alias, paper_id) VALUES (?, ?)",
                                   (pid, merged.id))
+            link_variants(self.conn, merged.id, old.authors, capture.authors)  # one paper, two spellings
             if merged == old:
                 status.setdefault(merged.id, UNCHANGED)
                 continue
             rev += 1
             self.conn.execute(_UPDATE, [rev, *paper_row(merged)[1:], merged.id])
+            if merged.authors != old.authors or merged.id != old.id:
+                replace_paper_authors(self.conn, merged.id, merged.authors, old_ids=[old.id])
             status[merged.id] = UPDATED
         if fresh:
             self.conn.executemany(_INSERT, [(number, *row, today) for number, row in enumerate(fresh, rev + 1)])
+            add_paper_authors(self.conn, [(row[0], row[AUTHORS]) for row in fresh])
         return status, deferred
 
     def _match_by_title(self, rows: list[PaperRow]) -> dict[str, tuple]:

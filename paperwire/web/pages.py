@@ -19,6 +19,7 @@ from paperwire.store import ADDED, PaperNotFound
 from paperwire.store.accounts import UsernameTaken
 from paperwire.store.library import Library
 from paperwire.web import submission
+from paperwire.web.author_routes import query_authors
 from paperwire.web.periods import BadPeriod, Period, day_period, month_key, month_period, week_key, week_period
 from paperwire.web.security import (
     MAX_PASSWORD,
@@ -48,15 +49,7 @@ def build_router(site: Site) -> APIRouter:
     router = APIRouter(include_in_schema=True, tags=["pages"])
 
     def cards_for(request: Request, papers: list[Paper], local_votes: dict[str, int] | None = None) -> list[Card]:
-        ids = [p.id for p in papers]
-        user = site.current_user(request)
-        voted = site.accounts().voted_among(user["id"], ids) if user else set()
-        cards = make_cards(papers, site.accounts().local_votes(ids) if local_votes is None else local_votes, voted)
-        if user:  # the cards' Save buttons say whether the paper is in the reader's library already
-            saved = Library(site.store()).tags_of(user["id"], ids)
-            for card in cards:
-                card.saved = card.id in saved
-        return cards
+        return site_cards(site, request, papers, local_votes)
 
     def feed_page(request: Request, period: Period, page: int) -> Response:
         def load() -> dict[str, Any]:
@@ -154,7 +147,8 @@ def build_router(site: Site) -> APIRouter:
                        page: int) -> Response:
         context: dict[str, Any] = {"q": q, "mode": mode, "cat": cat, "date_from": date_from, "date_to": date_to,
                                    "page": page, "cards": [], "error": None, "more": False,
-                                   "too_long": len(q) > MAX_QUERY_CHARS}  # shown in the box only, not repeated
+                                   "too_long": len(q) > MAX_QUERY_CHARS,  # shown in the box only, not repeated
+                                   "authors": query_authors(q) if len(q) <= MAX_QUERY_CHARS else []}
         if context["too_long"]:
             context["error"] = (f"Your search is {len(q):,} characters long; a search can be at most "
                                 f"{MAX_QUERY_CHARS} characters. Shorten it and search again.")
@@ -455,6 +449,20 @@ def build_router(site: Site) -> APIRouter:
     return router
 
 
+def site_cards(site: Site, request: Request, papers: list[Paper],
+               local_votes: dict[str, int] | None = None) -> list[Card]:
+    """Cards of papers for this request's reader: vote totals, their own votes and Save state."""
+    ids = [p.id for p in papers]
+    user = site.current_user(request)
+    voted = site.accounts().voted_among(user["id"], ids) if user else set()
+    cards = make_cards(papers, site.accounts().local_votes(ids) if local_votes is None else local_votes, voted)
+    if user:  # the cards' Save buttons say whether the paper is in the reader's library already
+        saved = Library(site.store()).tags_of(user["id"], ids)
+        for card in cards:
+            card.saved = card.id in saved
+    return cards
+
+
 def trending_papers(site: Site, *, limit: int, offset: int = 0, now: datetime | None = None) -> list[trending.Ranked]:
     """Trending now (paperwire.rank.trending): the last weeks' papers, topped up with earlier ones."""
     # Scores move with the clock: ranked once a minute (and whenever the database changes).
@@ -546,4 +554,4 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-__all__ = ["build_router", "trending_papers", "Markup"]
+__all__ = ["build_router", "site_cards", "trending_papers", "Markup"]
