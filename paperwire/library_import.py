@@ -70,13 +70,8 @@ def match_entries(store: Any, entries: list[LibraryEntry]) -> list[tuple[Library
     by_arxiv = store.get_papers([e.arxiv_id for e in entries if e.arxiv_id])
     dois = sorted({e.doi.lower() for e in entries if e.doi})
     titles = sorted({normalise_title(e.title) for e in entries if e.title})
-    by_doi: dict[str, str] = {}
-    by_title: dict[str, str] = {}
-    for start in range(0, len(dois), 500):
-        chunk = dois[start:start + 500]
-        rows = store.conn.execute(f"SELECT doi, id FROM papers WHERE doi IN ({','.join('?' * len(chunk))})", chunk)
-        by_doi.update({d: pid for d, pid in rows})
-    by_title.update(store.ids_by_title(t for t in titles if t))
+    by_doi = store.ids_by_doi(dois)
+    by_title = store.ids_by_title(t for t in titles if t)
     out: list[tuple[LibraryEntry, str | None, str]] = []
     for entry in entries:
         if entry.arxiv_id and entry.arxiv_id in by_arxiv:

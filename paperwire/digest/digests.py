@@ -12,7 +12,6 @@ re-run after a crash or a second cron run the same day queues nothing twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,6 +27,7 @@ from paperwire.model import Paper
 from paperwire.rank.recommend import TRENDING, Recommender
 from paperwire.rank.trending import rank_trending
 from paperwire.store.accounts import Accounts
+from paperwire.store.digest_windows import DigestWindows
 from paperwire.store.library import NOT_RELEVANT, READ, Library
 from paperwire.store.mail import ACTIVE, MailStore, Subscription
 
@@ -101,30 +101,10 @@ class DigestBuilder:
         """Papers new in this period day: written to the store since the previous period day's run
         (so late ingests count once), or listed since then. The window is fixed by the first run of
         the day and reused by re-runs, so a crash part-way does not change what is new."""
-        key = f"digest_window:{self.period}:{period_key(self.period, self.day)}"
-        conn = self.store.conn
-        with self.store.transaction():
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                prev = conn.execute("SELECT value FROM meta WHERE key LIKE ? AND key < ? ORDER BY key DESC LIMIT 1",
-                                    (f"digest_window:{self.period}:%", key)).fetchone()
-                window = {"from_rev": json.loads(prev[0])["to_rev"] if prev else None,
-                          "from_day": json.loads(prev[0])["day"] if prev else None,
-                          "to_rev": self.store.max_rev(), "day": self.day.isoformat()}
-                conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(window)))
-            else:
-                window = json.loads(row[0])
-        last = self.day.isoformat()
-        if window["from_rev"] is None:  # the first digest of this period: the period window by date
-            first = window_start(self.period, self.day).isoformat()
-            rows = conn.execute("SELECT id FROM papers WHERE rev <= ? AND (listed_on BETWEEN ? AND ? "
-                                "OR ingested_on BETWEEN ? AND ?) ORDER BY rev",
-                                (window["to_rev"], first, last, first, last))
-        else:
-            rows = conn.execute("SELECT id FROM papers WHERE (rev > ? AND rev <= ?) "
-                                "OR (listed_on > ? AND listed_on <= ?) ORDER BY rev",
-                                (window["from_rev"], window["to_rev"], window["from_day"], last))
-        return [r[0] for r in rows]
+        windows = DigestWindows(self.store)
+        window = windows.fix(self.period, period_key(self.period, self.day), self.day.isoformat())
+        first = window_start(self.period, self.day).isoformat()  # for the first digest of this period
+        return windows.new_paper_ids(window, first, self.day.isoformat())
 
     # ------------------------------------------------------------ personal parts
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,6 +50,9 @@ class Store(Protocol):
 
     def ids_by_title(self, keys: Iterable[str]) -> dict[str, str]: ...
 
+    def ids_by_doi(self, dois: Iterable[str]) -> dict[str, str]:
+        """Stored paper ids by DOI (lower case), for the DOIs that have one."""
+
     def max_rev(self) -> int: ...
 
     def count_papers(self) -> int: ...
@@ -59,5 +62,9 @@ class Store(Protocol):
     def listing_days(self) -> list[tuple[str, int]]: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+    def change_token(self) -> Hashable:
+        """Differs from the previous answer whenever anything in the store may have changed (any
+        connection, any process): page caches compare it before reusing what they computed."""
 
     def close(self) -> None: ...

@@ -269,6 +269,14 @@ class SQLiteStore:
             found.setdefault(key, pid)
         return found
 
+    def ids_by_doi(self, dois: Iterable[str]) -> dict[str, str]:
+        """The stored paper id for each of these DOIs (as stored: lower case) that has one."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(dois))):
+            found.update(self.conn.execute(f"SELECT doi, id FROM papers WHERE doi IN ({','.join('?' * len(chunk))})",
+                                           chunk).fetchall())
+        return found
+
     # ------------------------------------------------------------ papers: reads
 
     def _records(self, ids: list[str]) -> dict[str, tuple]:
@@ -346,6 +354,12 @@ class SQLiteStore:
             "schema_version": self.schema_version(),
             "database": str(self.path),
         }
+
+    def change_token(self) -> tuple[int, int]:
+        """A value that differs whenever the database may have changed since it was last asked: commits
+        by every other connection, other processes included (`PRAGMA data_version`), and this
+        connection's own changes (`total_changes`)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
 
     def integrity_check(self) -> str:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0]

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from paperwire import arxiv_query
 from paperwire.model import Paper
-from paperwire.store.rows import COLUMNS, row_paper
-from paperwire.web import arxiv_query
+from paperwire.store.arxiv_select import select_papers
 from paperwire.web.site import MAX_PAGE_SIZE, MAX_QUERY_CHARS, SearchUnavailable, Site
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -29,11 +29,6 @@ MAX_START = 50_000
 MAX_ID_LIST = 500
 FEED_ITEMS = 50
 _INVALID_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_SORTS = {
-    "relevance": None,
-    "submittedDate": "COALESCE(published, listed_on)",
-    "lastUpdatedDate": "COALESCE(updated, published, listed_on)",
-}
 
 
 def _text(value: str | None) -> str:
@@ -115,32 +110,16 @@ def run_arxiv_query(site: Site, search_query: str, id_list: list[str], start: in
         tree = arxiv_query.parse(search_query)
     except arxiv_query.ArxivQueryError as exc:
         raise HTTPException(400, f"search_query: {exc}") from None
-    conn = site.store().conn
     if tree is None and not id_list:
         return [], 0
-    where, args = ("1", []) if tree is None else arxiv_query.to_sql(tree)
+    ids = None
     if id_list:
         found = site.store().get_papers(id_list)
         by_id = {p.id: p for p in found.values()}
         ids = list(dict.fromkeys(found[i].id for i in id_list if i in found))
         if tree is None:  # the id list alone: those papers, in the order asked
             return [by_id[i] for i in ids][start:start + max_results], len(ids)
-        if not ids:
-            return [], 0
-        where = f"({where}) AND id IN ({','.join('?' * len(ids))})"
-        args = [*args, *ids]
-    total = conn.execute(f"SELECT COUNT(*) FROM papers WHERE {where}", args).fetchone()[0]
-    direction = "ASC" if sort_order == "ascending" else "DESC"
-    order_column = _SORTS[sort_by]
-    if order_column is None:
-        relevance, rel_args = arxiv_query.relevance_sql(arxiv_query.positive_terms(tree))
-        order, order_args = f"{relevance} {direction}, listed_on DESC, rev", rel_args
-    else:
-        order, order_args = f"{order_column} {direction}, rev {direction}", []
-    rows = conn.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM papers WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-        [*args, *order_args, max_results, start]).fetchall()
-    return [row_paper(r) for r in rows], total
+    return select_papers(site.store(), tree, ids, start, max_results, sort_by, descending=sort_order != "ascending")
 
 
 # ---------------------------------------------------------------- RSS / Atom feeds

@@ -118,11 +118,10 @@ class Site:
     def generation(self) -> int:
         """A number that changes whenever the database may have changed since it was last read.
 
-        Each thread's connection reports commits by every other connection (`PRAGMA data_version`,
-        including other processes such as an ingest) and counts its own changes (`total_changes`);
-        a change seen by any thread moves the site-wide number on."""
-        conn = self.store().conn
-        seen = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        Each thread's store answers a change token that moves with commits by every other connection
+        (other processes too, such as an ingest) and with its own changes; a change seen by any
+        thread moves the site-wide number on."""
+        seen = self.store().change_token()
         if getattr(self._local, "seen", None) != seen:
             self._local.seen = seen  # also on a thread's first look: what it missed is unknown
             with self._cache_lock:

@@ -1,12 +1,12 @@
-"""The arXiv API's search_query language, compiled to a parameterised SQL condition.
+"""The arXiv API's search_query language, read into a tree of terms (store/arxiv_select.py turns a
+tree into a parameterised SQL condition).
 
     query   := or ( OR or )*            precedence: ANDNOT/AND bind tighter than OR
     and     := unary ( (AND | ANDNOT | <adjacent>) unary )*
     unary   := "(" query ")" | [field ":"] (word | "quoted phrase")
     field   := ti | au | abs | co | jr | cat | rn | id | all
 
-Terms match case-insensitively as substrings of the field. User text only ever reaches SQLite as
-bound parameters (with LIKE wildcards escaped), so a query cannot change the statement.
+Terms match case-insensitively as substrings of the field.
 """
 
 from __future__ import annotations
@@ -120,37 +120,6 @@ def parse(query: str) -> Node | Term | None:
     return tree
 
 
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _term_sql(term: Term) -> tuple[str, list[object]]:
-    like = _like(term.text)
-    column = {"ti": "title", "abs": "abstract", "au": "authors"}.get(term.field)
-    if column:
-        return f"lower({column}) LIKE ? ESCAPE '\\'", [like]
-    if term.field == "cat":
-        return ("EXISTS (SELECT 1 FROM json_each(papers.categories) c "
-                "WHERE lower(c.value) = ? OR lower(c.value) LIKE ? ESCAPE '\\')",
-                [term.text, term.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"])
-    if term.field == "id":
-        bare = re.sub(r"v\d+$", "", term.text)
-        return "(lower(id) = ? OR lower(arxiv_id) = ?)", [bare, bare]
-    if term.field == "all":
-        return ("(lower(title) LIKE ? ESCAPE '\\' OR lower(abstract) LIKE ? ESCAPE '\\' "
-                "OR lower(authors) LIKE ? ESCAPE '\\' OR lower(categories) LIKE ? ESCAPE '\\')", [like] * 4)
-    return "0", []  # comments, journal refs and report numbers are not stored
-
-
-def to_sql(tree: Node | Term) -> tuple[str, list[object]]:
-    if isinstance(tree, Term):
-        return _term_sql(tree)
-    left, left_args = to_sql(tree.left)
-    right, right_args = to_sql(tree.right)
-    joiner = {"AND": "AND", "OR": "OR", "ANDNOT": "AND NOT"}[tree.op]
-    return f"({left} {joiner} ({right}))", [*left_args, *right_args]
-
-
 def positive_terms(tree: Node | Term | None) -> list[Term]:
     """Terms that count towards relevance (not the right side of ANDNOT)."""
     if tree is None:
@@ -160,19 +129,3 @@ def positive_terms(tree: Node | Term | None) -> list[Term]:
     if tree.op == "ANDNOT":
         return positive_terms(tree.left)
     return positive_terms(tree.left) + positive_terms(tree.right)
-
-
-def relevance_sql(terms: list[Term]) -> tuple[str, list[object]]:
-    """Title matches weigh 3, abstract matches 1, author and category matches 2."""
-    parts: list[str] = []
-    args: list[object] = []
-    for term in terms[:MAX_TERMS]:
-        if term.field in ("ti", "all"):
-            parts.append("3 * (instr(lower(title), ?) > 0)")
-            args.append(term.text)
-        if term.field in ("abs", "all"):
-            parts.append("(instr(lower(abstract), ?) > 0)")
-            args.append(term.text)
-        if term.field in ("au", "cat"):
-            parts.append("2")
-    return (" + ".join(parts) or "0"), args
