@@ -986,5 +986,9 @@ def count_progress(enabled: bool, label: str) -> Iterator[tuple[Any, Any]]:
         yield (lambda n: progress.advance(task, n)), (lambda total: progress.update(task, total=total))
 
 
+from paperwire.cli_topics import topics_group  # noqa: E402  (its commands import the helpers above)
+
+main.add_command(topics_group)
+
 if __name__ == "__main__":
     main()

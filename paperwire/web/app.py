@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from paperwire.web import api, feeds, library_routes, mail_routes, pages, trends
+from paperwire.web import api, feeds, library_routes, mail_routes, map_routes, pages, topic_routes, trends
 from paperwire.web.errors import plain_validation_error
 from paperwire.web.fast_path import CachedAnswers
 from paperwire.web.site import Site, json_error
@@ -94,10 +94,12 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         if start_index:
             site.start()
+            topic_routes.service(site).start()  # topics and the map rebuilt in the background when due
         scheduler = start_digest_schedule(site)
         yield
         if scheduler is not None:
             scheduler.stop()
+        topic_routes.service(site).close()
         site.close()
 
     app = FastAPI(title="paperwire", version="0.1.0", lifespan=lifespan,
@@ -144,6 +146,8 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
     app.include_router(pages.build_router(site))
     app.include_router(mail_routes.build_router(site))
     app.include_router(library_routes.build_router(site))
+    app.include_router(topic_routes.build_router(site))
+    app.include_router(map_routes.build_router(site))
     from paperwire.web import author_routes
 
     app.include_router(author_routes.build_router(site))

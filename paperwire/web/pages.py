@@ -33,6 +33,7 @@ from paperwire.web.security import (
     verify_password,
 )
 from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site, json_error
+from paperwire.web.topic_routes import paper_topic, rising_topics
 from paperwire.web.views import Card, highlighter, make_cards, paper_formulas, paper_markdown
 
 PAGE_SIZE = 30
@@ -51,7 +52,7 @@ def build_router(site: Site) -> APIRouter:
     def cards_for(request: Request, papers: list[Paper], local_votes: dict[str, int] | None = None) -> list[Card]:
         return site_cards(site, request, papers, local_votes)
 
-    def feed_page(request: Request, period: Period, page: int) -> Response:
+    def feed_page(request: Request, period: Period, page: int, *, rising: bool = False) -> Response:
         def load() -> dict[str, Any]:
             listings = site.listings()
             papers = listings.ranked(period.first, period.last, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
@@ -73,11 +74,12 @@ def build_router(site: Site) -> APIRouter:
             request, "feed.html", period=period, cards=cards_for(request, data["papers"], data["votes"]),
             total=total, page=page, pages=pages, prev_key=data["prev_key"],
             next_key=data["next_key"], week_of=week_key(day), month_of=month_key(day), day_of=period.first,
-            days=data["days"])
+            days=data["days"], rising=rising_topics(site) if rising else [])
 
     @router.get("/", summary="The daily feed on the newest day that has papers")
     def home(request: Request, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
-        return site.shared_page(request, lambda: feed_page(request, day_period(site.anchor_day()), page))
+        return site.shared_page(request, lambda: feed_page(request, day_period(site.anchor_day()), page,
+                                                           rising=page == 1))
 
     @router.get("/papers/date/{day}", summary="The feed of one listing day")
     def by_day(request: Request, day: str, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1) -> Response:
@@ -290,7 +292,8 @@ def build_router(site: Site) -> APIRouter:
             similar_note = str(exc)
         except (PaperNotFound, ValueError):
             similar_note = "No similar papers yet."
-        return site.render(request, "paper.html", card=card, similar=similar, similar_note=similar_note)
+        return site.render(request, "paper.html", card=card, similar=similar, similar_note=similar_note,
+                           topic=paper_topic(site, paper.id))
 
     @router.post("/papers/{paper_id:path}/vote", summary="Upvote a paper, or take the vote back")
     def vote(request: Request, paper_id: str, csrf_token: Annotated[str, Form(max_length=200)] = "",
