@@ -216,7 +216,7 @@ def test_the_search_page_draws_the_chart_and_its_share_view(browser, base: str) 
         heights = bars.evaluate_all("(bars) => bars.map((b) => b.getBBox().height)")
         assert max(heights) > 50 and heights[values.index(max(values))] == max(heights)
         assert page.locator("#trend [data-by]").inner_text() == api["by"]
-        assert "quokkaformer — 6 papers" in page.locator("#trend .trend-legend").inner_text()
+        assert page.locator("#trend .trend-note").inner_text().startswith("6 papers have every word")
         first = api["periods"][0]
         assert bars.first.evaluate("(b) => b.parentNode.getAttribute('href')").endswith(
             f"&from={first['first']}&to={first['last']}")

@@ -5,7 +5,8 @@
   const box = document.getElementById("trend");
   if (!box) return;
   const SVG = "http://www.w3.org/2000/svg";
-  const WIDTH = 720, HEIGHT = 200, LEFT = 52, RIGHT = 8, TOP = 12, BOTTOM = 30;
+  // drawn in CSS pixels at the box's width, so labels keep their size on a phone and a wide screen
+  const HEIGHT = 150, LEFT = 52, RIGHT = 8, TOP = 10, BOTTOM = 24;
   let data = null;
   let view = "counts";
 
@@ -17,7 +18,7 @@
   }
 
   function count(n) { return n.toLocaleString("en-US"); }
-  function share(x) { return (100 * x).toFixed(x && x < 0.001 ? 3 : x < 0.1 ? 2 : 1) + "%"; }
+  function share(x) { return x ? (100 * x).toFixed(x < 0.001 ? 3 : x < 0.1 ? 2 : 1) + "%" : "0%"; }
   function shown(v) { return view === "counts" ? count(Math.round(v)) : share(v); }
 
   function tip(parent, text) { make("title", {}, parent).textContent = text; }
@@ -25,6 +26,7 @@
   function draw() {
     const chart = box.querySelector(".trend-chart");
     chart.replaceChildren();
+    const WIDTH = Math.max(280, Math.round(chart.getBoundingClientRect().width) || 720);
     const periods = data.periods;
     const values = data.series.map((s) => (view === "counts" ? s.counts : s.shares));
     const top = Math.max(0, ...values.flat());
@@ -33,7 +35,7 @@
     const y = (v) => TOP + plotHeight - (top ? (v / top) * plotHeight : 0);
     const label = view === "counts" ? "matching papers" : "share of all papers";
     const svg = make("svg", {
-      viewBox: `0 0 ${WIDTH} ${HEIGHT}`, class: "trend-svg", role: "img",
+      viewBox: `0 0 ${WIDTH} ${HEIGHT}`, width: WIDTH, height: HEIGHT, class: "trend-svg", role: "img",
       "aria-label": `${data.series.map((s) => s.q).join(", ")}: ${label} per ${data.by}`,
     }, chart);
     for (const f of [0, 0.5, 1]) {
@@ -41,7 +43,7 @@
       make("text", { x: LEFT - 6, y: y(f * top) + 4, class: "axis", "text-anchor": "end" }, svg)
         .textContent = shown(f * top);
     }
-    const every = Math.max(1, Math.ceil(periods.length / 8));
+    const every = Math.max(1, Math.ceil(periods.length / Math.max(2, Math.floor(plotWidth / 90))));
     periods.forEach((p, i) => {
       if (i % every) return;
       make("text", { x: LEFT + (i + 0.5) * step, y: HEIGHT - 10, class: "axis", "text-anchor": "middle" }, svg)
@@ -78,8 +80,19 @@
       item.textContent = `${s.q} — ${count(s.papers)} papers`;
       return item;
     }));
+    legend.hidden = data.series.length < 2;
+    if (data.series.length === 1) {
+      box.querySelector(".trend-note").textContent = `${count(data.series[0].papers)} papers have every word of ` +
+        "the search (by first-version date); a bar opens its period's results.";
+    }
     box.querySelector("[data-by]").textContent = data.by;
   }
+
+  let resized = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => { if (data) draw(); }, 150);
+  });
 
   box.querySelectorAll("[data-view]").forEach((button) => {
     button.addEventListener("click", () => {
