@@ -73,10 +73,24 @@ class _Record:
         return doi_of(self.raw.get("doi"))
 
     def authors(self) -> list[str]:
-        names = self.text.get("author")
-        if isinstance(names, list):
-            return [clean_text(n) for n in names if isinstance(n, str) and n.strip()]
-        return []
+        """Names split at top-level "and"s of the field as written, then decoded, so a braced name such as
+        {Research and Development Team} stays one author."""
+        from bibtexparser.middlewares.names import parse_single_name_into_parts, split_multiple_persons_names
+
+        raw = self.raw.get("author")
+        if not raw:
+            return []
+        names = []
+        for name in split_multiple_persons_names(raw):
+            try:
+                parts = parse_single_name_into_parts(name, strict=False)
+                name = parts.merge_first_name_first
+            except Exception:  # noqa: BLE001 — a name the splitter cannot take is read as written
+                pass
+            decoded = clean_text(_decoder().latex_to_text(name))
+            if decoded.strip():
+                names.append(decoded)
+        return names
 
     def published(self) -> str | None:
         date_field = _str(self.text.get("date"))
@@ -127,9 +141,7 @@ def _records(stream: BinaryIO, name: str) -> Iterator[_Record | Rejected]:
         library = bibtexparser.parse_string(text, append_middleware=[middlewares.NormalizeFieldKeys()])
         raw = {block.key: {f.key: f.value for f in block.fields if isinstance(f.value, str)}
                for block in library.entries}
-        for middleware in (middlewares.LatexDecodingMiddleware(decoder=_decoder()), middlewares.SeparateCoAuthors(),
-                           middlewares.SplitNameParts(), middlewares.MergeNameParts(style="first")):
-            library = middleware.transform(library)
+        library = middlewares.LatexDecodingMiddleware(decoder=_decoder()).transform(library)
     except Exception as exc:  # noqa: BLE001 — the library is the boundary; report, don't crash
         yield Rejected(name, "file", f"cannot parse BibTeX: {exc}")
         return
