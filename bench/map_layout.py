@@ -149,9 +149,10 @@ def markdown(rows: list[dict[str, Any]], sample: int, total: int, embedder: str)
     lines = ["## Map layout method", "",
              f"{sample:,} papers drawn at random from {total:,} real arXiv papers, vectors of `{embedder}`. Each "
              "method runs in its own process on all cores; recall@k: of a point's k nearest neighbours by cosine, "
-             f"the share that are among its k nearest on the map ({PROBES:,} random points). The last row is the "
-             "map's own pipeline: half the sample laid out, the other half placed at the weighted mean of their "
-             "nearest laid-out papers (peak RSS there is the bench process's).", "",
+             f"the share that are among its k nearest on the map ({PROBES:,} random points). Times include UMAP's and "
+             "PaCMAP's one-off numba compilation (each run is a fresh process, as a build is). With --landmark, the "
+             "last row is the map's own pipeline: half the sample laid out, the other half placed at the weighted "
+             "mean of their nearest laid-out papers (peak RSS there is the bench process's).", "",
              "Command: `python bench/map_layout.py --home HOME --sample N --markdown BENCHMARKS.md`  ",
              f"Machine: {info['cpu']}, {info['cores']} cores shared with other work (load average "
              f"{info['load_average']}), Python {info['python']}", "",

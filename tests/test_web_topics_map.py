@@ -153,7 +153,7 @@ def test_map_colours_by_age_and_highlights_a_search(base: str, browser) -> None:
     page.wait_for_function("() => window.paperwireMap.scatterplot.get('selectedPoints').length > 0", timeout=10_000)
     assert "highlighted" in page.text_content("#map-status")
     page.select_option("#map-colour", "age")
-    assert page.evaluate("() => window.paperwireMap.scatterplot.get('colorBy')") in ("valueB", "value", "w")
+    assert page.evaluate("() => window.paperwireMap.scatterplot.get('colorBy')") == "valueW"  # the age value
     assert page.locator("#map-labels").is_hidden()
     page.close()
 
@@ -170,3 +170,20 @@ def test_home_without_vectors_gets_a_message_not_a_crash(tmp_path: Path) -> None
         topics = httpx.get(f"{url}/topics")
         assert topics.status_code == 404 and "no topics yet" in topics.text.lower()
         assert httpx.get(f"{url}/").status_code == 200
+
+
+def test_server_builds_topics_when_due_and_not_again(seed_home: Path, tmp_path: Path) -> None:
+    from web_server import serve_app
+
+    from paperwire.web.topic_routes import service
+
+    home = copy_home(seed_home, tmp_path / "home")
+    with serve_app(home, NO_AUTO) as (url, app):
+        assert httpx.get(f"{url}/api/topics").status_code == 404
+        topics = service(app.state.site)
+        assert topics.rebuild_if_due() == "no topics yet"  # runs `paperwire topics build` in a process
+        topics.checked = 0.0
+        listed = httpx.get(f"{url}/api/topics")
+        assert listed.status_code == 200 and sum(t["size"] for t in listed.json()["topics"]) == 407
+        assert httpx.get(f"{url}/api/map/meta").json()["points"] == 407
+        assert topics.rebuild_if_due() is None  # current: nothing to do

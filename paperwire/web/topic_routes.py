@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -109,10 +110,11 @@ class TopicsService:
         log.info("rebuilding topics and the map: %s", reason)
         self.building = True
         try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "paperwire.cli", "--home", str(self.site.home), "topics", "build", "--json"],
-                capture_output=True, text=True, preexec_fn=lambda: os.nice(10),  # noqa: PLW1509
-                env={**os.environ, "PAPERWIRE_HOME": str(self.site.home)})
+            command = [sys.executable, "-m", "paperwire.cli", "--home", str(self.site.home), "topics", "build",
+                       "--json"]
+            nice = shutil.which("nice")  # a lower priority than the requests' (no preexec_fn: threads run here)
+            proc = subprocess.run([nice, "-n", "10", *command] if nice else command, capture_output=True, text=True,
+                                  env={**os.environ, "PAPERWIRE_HOME": str(self.site.home)})
         finally:
             self.building = False
         if proc.returncode != 0:
