@@ -3,6 +3,7 @@ of all papers, checked against counts made here from the store's papers (not fro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -169,6 +170,30 @@ def test_bad_input_is_a_422_with_one_line(base: str, params: dict, says: str) ->
 def test_a_word_no_paper_has_counts_zero_everywhere(base: str) -> None:
     data = _trends(base, q="zzyzxquux", **{"from": "2025-03", "until": "2025-04"}).json()
     assert data["by"] == "week" and data["series"][0]["counts"] == [0] * len(data["periods"])
+
+
+def test_counts_follow_the_index_as_papers_are_added_replaced_and_removed() -> None:
+    from paperwire.index.lexical import LexicalIndex
+    from paperwire.index.query import parse_query
+    from paperwire.index.trends import compute_trends
+
+    index = LexicalIndex()
+    index.add(EXTRA_PAPERS)
+    window = {"by": "month", "date_from": "2024-11", "date_to": "2025-04"}
+    before = compute_trends(index, ["quokkaformer"], **window)
+    assert [p.papers for p in before.periods] == [2, 0, 1, 0, 3, 1]
+    assert before.series[0].counts == [2, 0, 0, 0, 3, 1]
+    moved = dataclasses.replace(EXTRA_PAPERS[5], published="2025-02-02", listed_on="2025-02-02")
+    index.add([moved])  # the same paper with another day: counted once, in its new month
+    after = compute_trends(index, ["quokkaformer"], **window)
+    assert [p.papers for p in after.periods] == [2, 0, 1, 1, 2, 1]
+    assert after.series[0].counts == [2, 0, 0, 1, 2, 1]
+    index.remove([EXTRA_PAPERS[0].id])
+    index.compact()
+    last = compute_trends(index, ["quokkaformer"], **window)
+    assert [p.papers for p in last.periods] == [1, 0, 1, 1, 2, 1]
+    assert last.series[0].counts == [1, 0, 0, 1, 2, 1]
+    assert index.count_by_days(parse_query("2490.00004"), [20250301, 20250401]).tolist() == [1]  # an id
 
 
 # ---------------------------------------------------------------- the CLI

@@ -17,10 +17,11 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -254,6 +255,9 @@ class LexicalIndex:
         self._delta_cats: list[np.ndarray] = []
         self._delta: _Segment | None = _empty_segment()
         self._bulk_depth = 0  # inside bulk(): the delta is merged once at the end
+        self._facts: dict[tuple, Any] = {}  # see _corpus_fact
+        self._facts_state = -1
+        self._writes = 0  # papers added or removed (what _corpus_fact's answers depend on)
 
     # ------------------------------------------------------------ size and membership
 
@@ -326,6 +330,7 @@ class LexicalIndex:
             self._live = np.concatenate([self._live, np.ones(len(rows), bool)])
             self._days = np.concatenate([self._days, np.fromiter((d for _, d in rows), np.int32, len(rows))])
             self._n_live += len(rows)
+            self._writes += 1
             self._delta = None
             if not self._bulk_depth:
                 self._compact_if_due()
@@ -359,6 +364,7 @@ class LexicalIndex:
             return
         self._live[row] = False
         self._n_live -= 1
+        self._writes += 1
         if row < self._base.rows:
             terms = self._base.row_terms(row)
         else:
@@ -604,15 +610,23 @@ class LexicalIndex:
         bounds = np.asarray(edges, dtype=np.int64)
         with self._lock:
             if query is None:
-                days = self._days[self._live]
+                # every paper: the same for every query of a chart, kept until the index changes
+                return self._corpus_fact(("counts", tuple(bounds.tolist())),
+                                         lambda: _bin_days(self._days[self._live], bounds)).copy()
             else:
                 mask = self._match_mask(query)
                 days = self._days[mask] if mask is not None else self._days[:0]
-        if len(bounds) < 2:
-            return np.zeros(0, np.int64)
-        slot = np.searchsorted(bounds, days, side="right") - 1
-        slot = slot[(slot >= 0) & (slot < len(bounds) - 1) & (days > 0)]
-        return np.bincount(slot, minlength=len(bounds) - 1).astype(np.int64)
+        return _bin_days(days, bounds)
+
+    def _corpus_fact(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """`compute()` of the whole corpus, remembered until the next write."""
+        if self._facts_state != self._writes:
+            self._facts, self._facts_state = {}, self._writes
+        if key not in self._facts:
+            if len(self._facts) >= 64:
+                self._facts.clear()
+            self._facts[key] = compute()
+        return self._facts[key]
 
     def _match_mask(self, query: ParsedQuery) -> np.ndarray | None:
         """The live rows that match `query` for counting; None when none can."""
@@ -636,14 +650,17 @@ class LexicalIndex:
     def day_span(self, trim: float = 0.0) -> tuple[int, int] | None:
         """The earliest and latest day (YYYYMMDD) of the indexed papers that have one; `trim` leaves out
         that fraction of the earliest (a few stray old papers). None when no paper has a day."""
-        with self._lock:
+        def span() -> tuple[int, int] | None:
             days = self._days[self._live]
-        days = days[days > 0]
-        if not len(days):
-            return None
-        skip = int(trim * (len(days) - 1))
-        first = int(np.partition(days, skip)[skip]) if skip else int(days.min())
-        return first, int(days.max())
+            days = days[days > 0]
+            if not len(days):
+                return None
+            skip = int(trim * (len(days) - 1))
+            first = int(np.partition(days, skip)[skip]) if skip else int(days.min())
+            return first, int(days.max())
+
+        with self._lock:
+            return self._corpus_fact(("span", trim), span)
 
     def _search(self, query: ParsedQuery, limit: int, categories: list[str] | None, date_from: str | None,
                 date_to: str | None) -> list[tuple[str, float]]:
@@ -889,6 +906,15 @@ class LexicalIndex:
         if len(index._ids) != header["rows"] or base.rows + index.delta_rows != len(index._ids):
             raise ValueError(f"lexical index in {directory} is inconsistent; rebuild it")
         return index
+
+
+def _bin_days(days: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """How many of `days` (YYYYMMDD numbers, 0 for none) fall in each [bounds[i], bounds[i+1])."""
+    if len(bounds) < 2:
+        return np.zeros(0, np.int64)
+    slot = np.searchsorted(bounds, days, side="right") - 1
+    slot = slot[(slot >= 0) & (slot < len(bounds) - 1) & (days > 0)]
+    return np.bincount(slot, minlength=len(bounds) - 1).astype(np.int64)
 
 
 def _weights_at(postings: np.ndarray, weights: np.ndarray, rows: np.ndarray) -> np.ndarray:
