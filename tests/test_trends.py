@@ -250,6 +250,26 @@ def test_the_search_page_draws_the_chart_and_its_share_view(browser, base: str) 
         shares = [float(v) for v in bars.evaluate_all("(bars) => bars.map((b) => b.dataset.value)")]
         assert shares == api["series"][0]["shares"]
         assert (page.locator("#trend text.axis").first.text_content() or "").endswith("%")
+        # other searches beside it: one line each; a bad one is refused with the API's reason
+        page.fill("#trend input[name=vs] >> nth=0", '"wombat attention"')
+        page.fill("#trend input[name=vs] >> nth=1", "foo:bar")
+        page.click("#trend form.trend-compare button")
+        page.wait_for_selector("#trend .trend-note.error")
+        assert "query 3: unknown field 'foo:'" in page.locator("#trend .trend-note").inner_text()
+        assert bars.count() == len(api["periods"])  # the chart stays as it was
+        page.fill("#trend input[name=vs] >> nth=1", "")
+        page.click("#trend form.trend-compare button")
+        page.wait_for_selector("#trend polyline.line.s1")
+        assert page.locator("#trend polyline").count() == 2 and page.locator("#trend rect.bar").count() == 0
+        legend = page.locator("#trend .trend-legend li")
+        assert legend.all_inner_texts() == ["quokkaformer — 6 papers", '"wombat attention" — 3 papers']
+        dots = page.locator("#trend circle.dot.s1").evaluate_all("(dots) => dots.map((d) => d.dataset.value)")
+        both = _trends(base, q=["quokkaformer", '"wombat attention"']).json()
+        assert [float(v) for v in dots] == both["series"][1]["shares"]  # the share view stays chosen
+        page.click("#trend button[data-view=counts]")
+        page.fill("#trend input[name=vs] >> nth=0", "")
+        page.click("#trend form.trend-compare button")
+        page.wait_for_selector("#trend rect.bar")
         # a bar opens the search narrowed to its period
         busiest = api["periods"][values.index(max(values))]
         bars.nth(values.index(max(values))).click()
@@ -258,4 +278,6 @@ def test_the_search_page_draws_the_chart_and_its_share_view(browser, base: str) 
         assert page.locator("article.card").count() == int(max(values))
     finally:
         context.close()
-    assert not problems, problems  # no script errors, nothing refused by the page's CSP
+    refused = "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+    assert problems.count(refused) == 1  # the comparison with foo:bar, and nothing else went wrong:
+    assert [p for p in problems if p != refused] == []  # no script errors, nothing refused by the page's CSP

@@ -81,10 +81,10 @@
       return item;
     }));
     legend.hidden = data.series.length < 2;
-    if (data.series.length === 1) {
-      box.querySelector(".trend-note").textContent = `${count(data.series[0].papers)} papers have every word of ` +
-        "the search (by first-version date); a bar opens its period's results.";
-    }
+    note.textContent = data.series.length === 1
+      ? `${count(data.series[0].papers)} papers have every word of the search (by first-version date); ` +
+        "a bar opens its period's results."
+      : "Papers with every word of each search, by first-version date.";
     box.querySelector("[data-by]").textContent = data.by;
   }
 
@@ -102,13 +102,31 @@
     });
   });
 
-  fetch(box.dataset.src, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-    .then((response) => (response.ok ? response.json() : null))
-    .then((answer) => {
-      if (!answer || !answer.periods.length) return;
-      data = answer;
-      box.hidden = false;
-      draw();
-    })
-    .catch(() => {});  // no chart: the results are still there
+  const note = box.querySelector(".trend-note");
+
+  // The search's own trend, then others beside it: `extra` are more queries (q=a&q=b).
+  async function load(extra) {
+    const url = box.dataset.src + extra.map((q) => "&q=" + encodeURIComponent(q)).join("");
+    const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    const answer = await response.json();
+    if (!response.ok) {  // a bad compared query: say why, keep the chart as it was
+      note.textContent = answer.error || "That comparison could not be made.";
+      note.classList.add("error");
+      return;
+    }
+    note.classList.remove("error");
+    if (!answer.periods.length) return;
+    data = answer;
+    box.hidden = false;
+    draw();
+  }
+
+  const compare = box.querySelector("form.trend-compare");
+  compare.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const extra = [...compare.querySelectorAll("input[name=vs]")].map((i) => i.value.trim()).filter(Boolean);
+    load(extra).catch(() => {});
+  });
+
+  load([]).catch(() => {});  // no chart: the results are still there
 })();
