@@ -6,7 +6,7 @@
   if (!box) return;
   const SVG = "http://www.w3.org/2000/svg";
   // drawn in CSS pixels at the box's width, so labels keep their size on a phone and a wide screen
-  const HEIGHT = 150, LEFT = 52, RIGHT = 8, TOP = 10, BOTTOM = 24;
+  const LEFT = 52, RIGHT = 8, TOP = 10, BOTTOM = 24;
   let data = null;
   let view = "counts";
 
@@ -27,6 +27,7 @@
     const chart = box.querySelector(".trend-chart");
     chart.replaceChildren();
     const WIDTH = Math.max(280, Math.round(chart.getBoundingClientRect().width) || 720);
+    const HEIGHT = WIDTH < 500 ? 110 : 150;
     const periods = data.periods;
     const values = data.series.map((s) => (view === "counts" ? s.counts : s.shares));
     const top = Math.max(0, ...values.flat());
