@@ -64,13 +64,15 @@ def real_papers(path: Path) -> list[Any]:
 
 def draw_queries(papers: list[Any], per_kind: int, seed: int) -> list[tuple[str, list[str], dict[str, Any]]]:
     """(kind, queries, options) drawn from real titles: what people type when they ask how a topic grows."""
+    from paperwire.index.query import tokenize
+
     rng = random.Random(seed)
     out: list[tuple[str, list[str], dict[str, Any]]] = []
 
     def title_words() -> tuple[list[str], Any]:
         while True:
             paper = rng.choice(papers)
-            found = [w.lower() for w in _WORD.findall(paper.title) if w.lower() not in COMMON]
+            found = [w.lower() for w in _WORD.findall(paper.title) if w.lower() not in COMMON and tokenize(w)]
             if len(found) >= 3:
                 return found, paper
 
@@ -85,7 +87,7 @@ def draw_queries(papers: list[Any], per_kind: int, seed: int) -> list[tuple[str,
                 out.append((kind, [" ".join(rng.sample(found, rng.randint(2, 3)))], {}))
             elif kind == "phrase":
                 words = [w.lower() for w in re.findall(r"[A-Za-z]+", paper.title)]
-                pairs = [i for i in range(len(words) - 1) if len(words[i]) > 3 and len(words[i + 1]) > 3]
+                pairs = [i for i in range(len(words) - 1) if tokenize(f"{words[i]} {words[i + 1]}", stem=False)]
                 if not pairs:
                     continue
                 i = rng.choice(pairs)
@@ -184,7 +186,7 @@ def million_index(papers: list[Any], directory: Path) -> tuple[Any, dict[str, An
 
 
 def measure_http(home: Path, queries: list[tuple[str, list[str], dict[str, Any]]], *, concurrency: int,
-                 seconds: float) -> dict[str, Any]:
+                 seconds: float, workers: int, rate: float) -> dict[str, Any]:
     """/api/trends under load on a copy of the home: every URL new, then a repeated few."""
     from urllib.parse import urlencode
 
@@ -196,7 +198,7 @@ def measure_http(home: Path, queries: list[tuple[str, list[str], dict[str, Any]]
         shutil.copytree(home, copy, ignore=shutil.ignore_patterns("lock"))
         (copy / "ready").write_text("ok\n")
     port = load_bench.free_port()
-    server = load_bench.start_server(copy, port, 1)
+    server = load_bench.start_server(copy, port, workers)
     base = f"http://127.0.0.1:{port}"
 
     def url(texts: list[str], options: dict[str, Any], salt: int = 0) -> str:
@@ -225,8 +227,13 @@ def measure_http(home: Path, queries: list[tuple[str, list[str], dict[str, Any]]
         run = {"concurrency": concurrency, "server_pid": server.pid}
         load_bench.run_loop(load_bench.load(base, lambda: ("warm", rng.choice(repeated)), max_requests=200,
                                             seconds=30, **run))
-        report["uncached"] = load_bench.run_loop(load_bench.load(base, fresh(), max_requests=10**9,
+        new_urls = fresh()
+        report["uncached"] = load_bench.run_loop(load_bench.load(base, new_urls, max_requests=10**9,
                                                                  seconds=seconds, **run))
+        if rate:  # the latency a steady offered load sees (waiting for a free connection included)
+            report["paced_rate"] = rate
+            report["uncached_paced"] = load_bench.run_loop(load_bench.load(
+                base, new_urls, max_requests=int(rate * seconds), seconds=seconds + 5, rate=rate, **run))
         report["repeated"] = load_bench.run_loop(load_bench.load(
             base, lambda: ("repeated", rng.choice(repeated)), max_requests=10**9, seconds=seconds, **run))
     finally:
@@ -261,12 +268,16 @@ def markdown(report: dict[str, Any], command: str) -> str:
                   f"{build['build_peak_rss_mb']:,} MB) and loaded from disk for the run.", ""]
     http = report.get("http")
     if http:
-        lines += [f"### HTTP at 187k: GET /api/trends, {report['concurrency']} connections on loopback, one server "
-                  "process", "", "| phase | requests | req/s | p50 | p90 | p99 | max | errors |",
+        lines += [f"### HTTP at 187k: GET /api/trends, {report['concurrency']} connections on loopback, "
+                  f"`serve --workers {report['workers']}`", "",
+                  "| phase | requests | req/s | p50 | p90 | p99 | max | errors |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for phase, label in (("uncached", "every URL new (counted each time)"),
+        for phase, label in (("uncached", "every URL new (counted each time), as fast as answered"),
+                             ("uncached_paced", f"every URL new, {http.get('paced_rate')} req/s offered"),
                              ("repeated", "a dozen repeated URLs (cached answers)")):
-            row = http[phase]
+            row = http.get(phase)
+            if not row:
+                continue
             lines.append(f"| {label} | {row['requests']:,} | {row['rps']} | {row['p50_ms']} | {row['p90_ms']} | "
                          f"{row['p99_ms']} | {row['max_ms']} | {row['errors']} |")
         lines.append("")
@@ -280,9 +291,15 @@ def targets(report: dict[str, Any]) -> str:
     http = report.get("http")
     if http:
         row = http["uncached"]
-        parts.append(f"uncached trends over HTTP at 187k: p99 {row['p99_ms']} ms "
-                     f"({'within' if row['p99_ms'] <= 100 else 'over'} the 100 ms target), {row['rps']} req/s "
-                     f"({'at or above' if row['rps'] >= 300 else 'below'} the 300 req/s search target)")
+        parts.append(f"uncached trends over HTTP at 187k: {row['rps']} req/s "
+                     f"({'at or above' if row['rps'] >= 300 else 'below'} the 300 req/s search target) with p99 "
+                     f"{row['p99_ms']} ms at saturation ({'within' if row['p99_ms'] <= 100 else 'over'} 100 ms)")
+        paced = http.get("uncached_paced")
+        if paced:
+            parts.append(f"at {http['paced_rate']} req/s offered p99 {paced['p99_ms']} ms "
+                         f"({'within' if paced['p99_ms'] <= 100 else 'over'} 100 ms)")
+        row = http["repeated"]
+        parts.append(f"repeated (cached) trends {row['rps']} req/s, p99 {row['p99_ms']} ms")
     for name, label in (("in_process_187k", "187k"), ("in_process_1m", "1M")):
         if report.get(name):
             row = report[name]["all"]
@@ -300,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http", action="store_true", help="also /api/trends under load at 187k")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--workers", type=int, default=2, help="server processes for --http")
+    parser.add_argument("--rate", type=float, default=100, help="req/s offered in the paced phase (0: skip it)")
     parser.add_argument("--markdown", type=Path, default=BENCH.parent / "BENCHMARKS.md")
     parser.add_argument("--no-markdown", action="store_true")
     args = parser.parse_args(argv)
@@ -307,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     command = command.replace(str(args.home), "HOME")
     OUT.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"machine": machine(), "load_before": load_average(), "per_kind": args.per_kind,
-                              "seed": args.seed, "concurrency": args.concurrency}
+                              "seed": args.seed, "concurrency": args.concurrency, "workers": args.workers}
     print("reading the real papers", file=sys.stderr)
     papers = real_papers(args.data)
     if not papers:
@@ -324,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     del papers
     gc.collect()
     if args.http:
-        report["http"] = measure_http(args.home, many, concurrency=args.concurrency, seconds=args.seconds)
+        report["http"] = measure_http(args.home, many, concurrency=args.concurrency, seconds=args.seconds,
+                                      workers=args.workers, rate=args.rate)
         print("http", json.dumps(report["http"]["uncached"]), file=sys.stderr)
     report["load_after"] = load_average()
     (OUT / "trends.json").write_text(json.dumps(report, indent=2))
