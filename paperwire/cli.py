@@ -676,8 +676,8 @@ def user_group() -> None:
 def user_add(ctx: click.Context, username: str, email: str | None, password_stdin: bool) -> None:
     """Create a user (the same account the web sign-up makes)."""
     from paperwire.digest.compose import InvalidEmail, validate_email
+    from paperwire.passwords import hash_password, password_problem, username_problem
     from paperwire.store.accounts import Accounts, UsernameTaken
-    from paperwire.web.security import hash_password, password_problem, username_problem
 
     problem = username_problem(username)
     if problem:
@@ -873,7 +873,7 @@ def subscribe(ctx: click.Context, email: str, period: str, user_name: str | None
     from paperwire.digest.compose import InvalidEmail
     from paperwire.digest.subscriptions import deliver_confirmation, subscription_content
     from paperwire.digest.subscriptions import subscribe as subscribe_address
-    from paperwire.digest.tokens import mail_secret
+    from paperwire.signing import signing_secret
 
     home = home_of(ctx)
     settings = _mail_settings_or_fail(home)
@@ -886,7 +886,7 @@ def subscribe(ctx: click.Context, email: str, period: str, user_name: str | None
             content = subscription_content(trending=not no_trending, recommendations=user_id is not None, tag=tag,
                                            alerts=user_id is not None, searches=searches,
                                            linked=user_id is not None)
-            result = subscribe_address(store, settings, mail_secret(home), email, period=period, user_id=user_id,
+            result = subscribe_address(store, settings, signing_secret(home), email, period=period, user_id=user_id,
                                        content=content)
         except (InvalidEmail, ValueError) as exc:
             fail(str(exc), 2)

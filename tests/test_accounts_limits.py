@@ -18,9 +18,9 @@ import pytest
 from conftest import run_cli
 from web_server import csrf_of, serve
 
+from paperwire.passwords import password_problem
 from paperwire.store import open_store
 from paperwire.store.rate_limits import Bucket, RateLimits, Refused
-from paperwire.web.security import password_problem
 
 WEAK = ["password", "12345678", "aaaaaaaa", "qwertyuiop"]
 STRONG = "violet tram cobbles"

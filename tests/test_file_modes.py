@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from paperwire.signing import SECRET_FILE, load_secret
 from paperwire.store import database_path, open_store
-from paperwire.web.security import SECRET_FILE, load_secret
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

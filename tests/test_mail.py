@@ -27,6 +27,7 @@ from paperwire.digest.compose import InvalidEmail, validate_email
 from paperwire.digest.digests import DigestBuilder
 from paperwire.digest.schedule import WEEKDAYS, DigestTimes, ScheduleConfigError, parse_times
 from paperwire.digest.settings import MailSettings
+from paperwire.digest.tokens import CONFIRM, read_token
 from paperwire.ingest import ingest_paths
 from paperwire.model import make_paper
 from paperwire.store import open_store
@@ -69,10 +70,10 @@ def mail_env(monkeypatch: pytest.MonkeyPatch, port: int, base_url: str = "http:/
 class WebServer:
     """The paperwire app served by uvicorn on a free loopback port (no search index needed for mail)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, config: dict[str, Any] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(home, {"PAPERWIRE_BASE_URL": self.url}, start_index=False)
+        app = create_app(home, {"PAPERWIRE_BASE_URL": self.url, **(config or {})}, start_index=False)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -300,6 +301,24 @@ def test_digest_html_renders_in_chromium(mail_home: Path, browser, tmp_path: Pat
     assert any(link.startswith("https://papers.example.org/mail/unsubscribe/") for link in links)
     assert sum(link.startswith("https://papers.example.org/papers/") for link in links) == len(digest.paper_ids)
     assert (artifacts / "digest-email.png").stat().st_size > 10_000
+
+
+def test_mail_links_from_the_app_are_signed_with_the_key_given_to_the_app(
+        mail_home: Path, smtp: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One signing key: the PAPERWIRE_SECRET_KEY given to create_app signs the links in the mails the app
+    sends, as it signs the app's cookies, not a key from the home or the environment."""
+    mail_env(monkeypatch, smtp.port)
+    key = "the key this app was given, and no other"
+    with WebServer(mail_home, {"PAPERWIRE_SECRET_KEY": key}) as web:
+        client = httpx.Client(base_url=web.url, timeout=30)
+        assert client.post("/api/subscribe", json={"email": "dora@example.org"}).status_code == 202
+        deadline = time.monotonic() + 30
+        while not smtp.to("dora@example.org") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        confirm = link_in(smtp.to("dora@example.org")[0].text(), "/mail/confirm/")
+        assert read_token(key, CONFIRM, confirm.rsplit("/", 1)[1]) is not None
+        page = client.get(confirm)
+        assert page.status_code == 200 and "Subscribed" in page.text
 
 
 def test_api_subscribe_and_signed_links(mail_home: Path, smtp: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,18 +26,18 @@ send the same row twice.
 
 from __future__ import annotations
 
-import fcntl
 import re
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from paperwire.digest.settings import MailSettings
+from paperwire.host import file_lock
 from paperwire.store.mail import QUEUED, MailStore, OutboxItem
 
 LOCK_NAME = "outbox.lock"
@@ -77,15 +77,8 @@ class DeliveryReport:
         return f"{self.failed} mail{'s' if self.failed != 1 else ''} not delivered: {first}"
 
 
-@contextmanager
-def delivery_lock(home: Path) -> Iterator[None]:
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / LOCK_NAME, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def delivery_lock(home: Path) -> AbstractContextManager[None]:
+    return file_lock(home / LOCK_NAME)
 
 
 def connect(settings: MailSettings) -> smtplib.SMTP:

@@ -11,7 +11,7 @@ from typing import Any
 from paperwire.digest.deliver import DeliveryReport, deliver
 from paperwire.digest.digests import DigestBuilder, EnqueueReport
 from paperwire.digest.settings import MailSettings
-from paperwire.digest.tokens import mail_secret
+from paperwire.signing import signing_secret
 
 
 @dataclass
@@ -30,9 +30,13 @@ class DigestRunReport:
 
 def send_digests(home: Path, store: Any, settings: MailSettings, period: str, *, day: date | None = None,
                  index: Any = None, advance: Callable[[int], None] | None = None,
-                 on_total: Callable[[int], None] | None = None) -> DigestRunReport:
-    """Queue one digest per active subscriber for the period day (idempotent), then deliver everything due."""
-    builder = DigestBuilder(home, store, settings, mail_secret(home), period, day or date.today(), index=index)
+                 on_total: Callable[[int], None] | None = None,
+                 config: dict[str, Any] | None = None) -> DigestRunReport:
+    """Queue one digest per active subscriber for the period day (idempotent), then deliver everything due.
+    `config`: the configuration in force when it is not just the home's (a server's, with its overrides),
+    so its links are signed with the key the server checks."""
+    secret = signing_secret(home, config)
+    builder = DigestBuilder(home, store, settings, secret, period, day or date.today(), index=index)
     subs = builder.mail.subscriptions(period=period, status="active")
     if on_total:
         on_total(len(subs))

@@ -11,18 +11,18 @@ With several server processes only one runs the schedule (an flock on HOME/diges
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from paperwire.digest.deliver import deliver
 from paperwire.digest.run import send_digests
 from paperwire.digest.settings import MailConfigError, load_mail_settings
+from paperwire.host import FileLock
 from paperwire.store import open_store
 from paperwire.store.mail import MailStore
 
@@ -78,18 +78,14 @@ class DigestScheduler:
         self.done: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock_file: IO[str] | None = None
+        self._lock: FileLock | None = None
 
     def start(self) -> bool:
         """Start unless another process runs the schedule; True if this one does."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        handle = open(self.home / LOCK_NAME, "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
+        lock = FileLock(self.home / LOCK_NAME)
+        if not lock.acquire(wait=False):
             return False
-        self._lock_file = handle
+        self._lock = lock
         self._thread = threading.Thread(target=self._loop, name="paperwire-digests", daemon=True)
         self._thread.start()
         at = self.times.at.strftime("%H:%M")
@@ -100,9 +96,9 @@ class DigestScheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the flock
-            self._lock_file = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -125,7 +121,7 @@ class DigestScheduler:
         try:
             for period in self.times.due(now, self.done):
                 report = send_digests(self.home, store, settings, period, day=now.date(),
-                                      index=_Lazy(self.index) if self.index else None)
+                                      index=_Lazy(self.index) if self.index else None, config=self.config)
                 self.done[period] = now.date().isoformat()
                 data = report.to_dict()
                 reports.append({"period": period, **data})

@@ -1,26 +1,18 @@
 """Signed links in mails: confirm (expires) and unsubscribe (never expires: old mails must keep working).
 
-A token carries the subscription id and a hash of its address, signed with the home's secret key
-(HMAC via itsdangerous), so a token for one address cannot touch another. A confirm link for a
-change to an active subscription also carries a hash of the requested settings, so it applies that
-request and no later one."""
+A token carries the subscription id and a hash of its address, signed with the home's one key
+(paperwire/signing.py; HMAC via itsdangerous), so a token for one address cannot touch another. A
+confirm link for a change to an active subscription also carries a hash of the requested settings, so
+it applies that request and no later one."""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from paperwire.config import load_config
-from paperwire.web.security import load_secret
-
 CONFIRM, UNSUBSCRIBE = "confirm", "unsubscribe"
 CONFIRM_MAX_AGE = 7 * 24 * 3600
-
-
-def mail_secret(home: Path) -> str:
-    return load_secret(home, str(load_config(home).get("PAPERWIRE_SECRET_KEY") or "") or None)
 
 
 def _fingerprint(email: str) -> str:

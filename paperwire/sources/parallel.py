@@ -25,6 +25,7 @@ from operator import attrgetter
 from types import ModuleType
 from typing import BinaryIO
 
+from paperwire.host import available_cores
 from paperwire.model import Paper
 from paperwire.sources.base import MAX_RECORD_BYTES, ParseItem, Rejected, iter_lines
 
@@ -44,14 +45,6 @@ _PAPER_FIELDS = attrgetter(*(f.name for f in fields(Paper)))
 def supports(module: ModuleType) -> bool:
     """Whether a format's records are single lines that can be parsed apart (it has parse_lines)."""
     return hasattr(module, "parse_lines")
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its affinity on Linux, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def default_workers(size_bytes: int) -> int:

@@ -146,6 +146,9 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
     app.include_router(pages.build_router(site))
     app.include_router(mail_routes.build_router(site))
     app.include_router(library_routes.build_router(site))
+    from paperwire.web import collection_routes
+
+    app.include_router(collection_routes.build_router(site))
     app.include_router(topic_routes.build_router(site))
     app.include_router(map_routes.build_router(site))
     from paperwire.web import author_routes

@@ -33,7 +33,6 @@ from paperwire.digest.subscriptions import (
     unsubscribe,
 )
 from paperwire.digest.subscriptions import confirm as confirm_token
-from paperwire.digest.tokens import mail_secret
 from paperwire.store.library import Library
 from paperwire.store.mail import PERIODS
 from paperwire.web.site import Site
@@ -74,7 +73,7 @@ def build_router(site: Site) -> APIRouter:
         client = request.client.host if request.client else "unknown"
         site.allow("subscribe", f"ip:{client}", f"email:{email.lower()}")
         mail = settings()
-        result = subscribe(site.store(), mail, mail_secret(site.home), email, period=period,
+        result = subscribe(site.store(), mail, site.secret, email, period=period,
                            user_id=user_id, content=content, trusted=False)
         # One try within the request; a mail that fails waits in the outbox for `digest send`.
         quick = dataclasses.replace(mail, retries=0, timeout=min(mail.timeout, SMTP_TIMEOUT))
@@ -168,7 +167,7 @@ def build_router(site: Site) -> APIRouter:
 
     @router.get("/mail/confirm/{token}", summary="Confirm a subscription (link from the confirmation mail)")
     def confirm(request: Request, token: str) -> Response:
-        sub = confirm_token(site.store(), mail_secret(site.home), token)
+        sub = confirm_token(site.store(), site.secret, token)
         if sub is None:
             raise HTTPException(400, "this confirmation link is invalid or has expired; subscribe again")
         receives = ", ".join(describe_content(sub.content))
@@ -177,7 +176,7 @@ def build_router(site: Site) -> APIRouter:
 
     @router.get("/mail/unsubscribe/{token}", summary="The unsubscribe page (link from every digest)")
     def unsubscribe_page(request: Request, token: str) -> Response:
-        sub = subscription_for_unsubscribe(site.store(), mail_secret(site.home), token)
+        sub = subscription_for_unsubscribe(site.store(), site.secret, token)
         if sub is None:
             raise HTTPException(400, "this unsubscribe link is invalid")
         if sub.status == "unsubscribed":
@@ -192,7 +191,7 @@ def build_router(site: Site) -> APIRouter:
                          one_click: Annotated[str, Form(alias="List-Unsubscribe", max_length=50)] = "") -> Response:
         if one_click != ONE_CLICK:
             raise HTTPException(400, "expected List-Unsubscribe=One-Click")
-        sub = unsubscribe(site.store(), mail_secret(site.home), token)
+        sub = unsubscribe(site.store(), site.secret, token)
         if sub is None:
             raise HTTPException(400, "this unsubscribe link is invalid")
         return site.render(request, "mail_page.html", title="Unsubscribed",

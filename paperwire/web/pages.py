@@ -14,6 +14,14 @@ from markupsafe import Markup
 
 from paperwire.digest.compose import InvalidEmail, validate_email
 from paperwire.model import InvalidPaperId, Paper, canonical_id, make_paper, parse_arxiv_id
+from paperwire.passwords import (
+    MAX_PASSWORD,
+    hash_password,
+    needs_rehash,
+    password_problem,
+    username_problem,
+    verify_password,
+)
 from paperwire.rank import trending
 from paperwire.store import ADDED, PaperNotFound
 from paperwire.store.accounts import UsernameTaken
@@ -21,17 +29,7 @@ from paperwire.store.library import Library
 from paperwire.web import submission
 from paperwire.web.author_routes import query_authors
 from paperwire.web.periods import BadPeriod, Period, day_period, month_key, month_period, week_key, week_period
-from paperwire.web.security import (
-    MAX_PASSWORD,
-    SESSION_COOKIE,
-    SESSION_MAX_AGE,
-    RateLimited,
-    hash_password,
-    needs_rehash,
-    password_problem,
-    username_problem,
-    verify_password,
-)
+from paperwire.web.security import SESSION_COOKIE, SESSION_MAX_AGE, RateLimited
 from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site, json_error
 from paperwire.web.topic_routes import paper_topic, rising_topics
 from paperwire.web.views import Card, highlighter, make_cards, paper_formulas, paper_markdown

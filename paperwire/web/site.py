@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from paperwire.config import load_config
+from paperwire.signing import signing_secret
 from paperwire.store import SQLiteStore, open_store
 from paperwire.store.accounts import Accounts, Listings
 from paperwire.web.card_parts import CARD_PARTS_ENTRIES, CardPartsCache, day_label
@@ -29,7 +30,6 @@ from paperwire.web.security import (
     RateLimiter,
     Signer,
     Ticket,
-    load_secret,
     new_nonce,
     parse_limits,
 )
@@ -73,7 +73,9 @@ class Site:
     def __init__(self, home: Path, config: dict[str, Any] | None = None) -> None:
         self.home = Path(home)
         self.config = {**load_config(self.home), **(config or {})}
-        self.signer = Signer(load_secret(self.home, self.config.get("PAPERWIRE_SECRET_KEY")))
+        # One key for cookies and for the links in the mails this site sends (its config, overrides included).
+        self.secret = signing_secret(self.home, self.config)
+        self.signer = Signer(self.secret)
         self.limits = RateLimiter(parse_limits(self.config))
         self.secure_cookies = str(self.config.get("PAPERWIRE_BASE_URL", "")).startswith("https://")
         self.templates = Environment(loader=PackageLoader("paperwire.web", "templates"),
