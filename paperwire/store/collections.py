@@ -120,13 +120,12 @@ class Collections:
     def count_public(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM collections WHERE visibility = 'public'").fetchone()[0]
 
-    def public_with_paper(self, paper_ids: list[str], limit: int = 10) -> list[CollectionInfo]:
-        """Public collections holding a paper (given as its id and aliases)."""
-        marks = ",".join("?" * len(paper_ids))
+    def public_with_paper(self, paper_id: str, limit: int = 10) -> list[CollectionInfo]:
+        """Public collections holding a paper (added under its id or an alias it was known by)."""
         rows = self.conn.execute(
-            f"{_SELECT} WHERE c.visibility = 'public' AND c.id IN "
-            f"(SELECT collection_id FROM collection_items WHERE paper_id IN ({marks})) "
-            f"ORDER BY c.updated_at DESC LIMIT ?", (*paper_ids, limit))
+            f"{_SELECT} WHERE c.visibility = 'public' AND c.id IN (SELECT collection_id FROM collection_items "
+            f"WHERE paper_id = ? OR paper_id IN (SELECT alias FROM paper_aliases WHERE paper_id = ?)) "
+            f"ORDER BY c.updated_at DESC LIMIT ?", (paper_id, paper_id, limit))
         return [CollectionInfo(*r) for r in rows]
 
     def items(self, collection_id: int) -> list[CollectionItem]:
