@@ -158,7 +158,8 @@ def test_without_dates_the_range_spans_the_corpus_and_a_short_range_counts_weeks
     ({}, "give a query"),
     ({"q": ""}, "empty query"),
     ({"q": "the of"}, "no words to count"),
-    ({"q": "x" * 301}, "q"),
+    ({"q": "x" * 301}, "the query is 301 characters long; at most 300"),
+    ({"q": ["model", "y" * 5000]}, "query 2 is 5,000 characters long; at most 300"),
 ])
 def test_bad_input_is_a_422_with_one_line(base: str, params: dict, says: str) -> None:
     answer = _trends(base, **params)

@@ -27,14 +27,18 @@ def build_router(site: Site) -> APIRouter:
     @router.get("/trends", summary="Matching papers per month or week, and their share of all papers")
     def trends(
         request: Request,
-        q: Annotated[list[str], Query(max_length=MAX_QUERY_CHARS,
-                                      description=f"A search query; up to {MAX_QUERIES} side by side")] = [],  # noqa: B006
+        q: Annotated[list[str], Query(description=f"A search query (at most {MAX_QUERY_CHARS} characters); "
+                                                  f"up to {MAX_QUERIES} side by side")] = [],  # noqa: B006
         by: Annotated[str, Query(max_length=10, description=" | ".join(BY_CHOICES))] = "auto",
         date_from: Annotated[str | None, Query(alias="from", max_length=10, description="YYYY-MM-DD")] = None,
         date_to: Annotated[str | None, Query(alias="until", max_length=10, description="YYYY-MM-DD")] = None,
     ) -> Any:
         if len(q) > MAX_QUERIES:  # before any work
             raise HTTPException(422, f"{len(q)} queries; at most {MAX_QUERIES} side by side")
+        for number, text in enumerate(q, 1):  # the search box's limit (the framework checks the list, not its items)
+            if len(text) > MAX_QUERY_CHARS:
+                where = f"query {number} is" if len(q) > 1 else "the query is"
+                raise HTTPException(422, f"{where} {len(text):,} characters long; at most {MAX_QUERY_CHARS}")
         queries = tuple(q)
 
         def answer() -> bytes:
