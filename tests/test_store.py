@@ -1,15 +1,19 @@
-"""The SQLite store: idempotent upserts, versions, re-keying, one transaction per batch, migrations."""
+"""The store on SQLite and on PostgreSQL (tests taking `store_home` run on both): idempotent upserts,
+versions, re-keying, one transaction per batch, migrations."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from paperwire.model import Paper, make_paper, title_id
 from paperwire.store import ADDED, UNCHANGED, UPDATED, PaperNotFound, open_store
 from paperwire.store.migrations import MIGRATIONS
+
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 def arxiv_paper(number: int, version: int = 1, **changes: object) -> Paper:
@@ -23,8 +27,8 @@ def arxiv_paper(number: int, version: int = 1, **changes: object) -> Paper:
     return make_paper(**fields)
 
 
-def test_same_batch_twice_is_unchanged(home: Path) -> None:
-    store = open_store(home)
+def test_same_batch_twice_is_unchanged(store_home: Path) -> None:
+    store = open_store(store_home)
     batch = [arxiv_paper(i) for i in range(1, 6)]
     first = store.upsert_papers(batch)
     assert first.count(ADDED) == 5
@@ -33,21 +37,21 @@ def test_same_batch_twice_is_unchanged(home: Path) -> None:
     assert second.count(UNCHANGED) == 5 and second.count(ADDED) == second.count(UPDATED) == 0
     assert store.max_rev() == rev, "an unchanged paper must not bump rev (indexes would redo work)"
     store.close()
-    reopened = open_store(home)  # values read back from disk compare equal too
+    reopened = open_store(store_home)  # values read back from disk compare equal too
     assert reopened.upsert_papers(batch).count(UNCHANGED) == 5
     assert reopened.get_paper("2401.00003") == batch[2]
     assert reopened.count_papers() == 5
 
 
-def test_duplicates_inside_one_batch_are_one_paper(home: Path) -> None:
-    store = open_store(home)
+def test_duplicates_inside_one_batch_are_one_paper(store_home: Path) -> None:
+    store = open_store(store_home)
     result = store.upsert_papers([arxiv_paper(1), arxiv_paper(1, 2), arxiv_paper(1)])
     assert result.status == {"2401.00001": ADDED}
     assert store.get_paper("2401.00001").version == 2
 
 
-def test_newer_version_updates_text_but_keeps_earliest_days(home: Path) -> None:
-    store = open_store(home)
+def test_newer_version_updates_text_but_keeps_earliest_days(store_home: Path) -> None:
+    store = open_store(store_home)
     store.upsert_papers([arxiv_paper(7, 1, upvotes=4)])
     rev = store.max_rev()
     v2 = arxiv_paper(7, 2, title="Paper number 7, revised", published="2024-03-01", listed_on="2024-03-02")
@@ -64,8 +68,8 @@ def test_newer_version_updates_text_but_keeps_earliest_days(home: Path) -> None:
     assert [p.id for p in store.papers_listed_between("2024-01-03", "2024-01-03")] == ["2401.00007"]
 
 
-def test_title_only_paper_is_rekeyed_to_its_arxiv_id_and_old_id_still_resolves(home: Path) -> None:
-    store = open_store(home)
+def test_title_only_paper_is_rekeyed_to_its_arxiv_id_and_old_id_still_resolves(store_home: Path) -> None:
+    store = open_store(store_home)
     seen = make_paper(title="Scaling Laws for Sparse Experts", abstract="We study sparse experts at scale.",
                       source="hf-page", listed_on="2025-03-11", upvotes=12)
     old_id = title_id("Scaling Laws for Sparse Experts")
@@ -86,8 +90,8 @@ def test_title_only_paper_is_rekeyed_to_its_arxiv_id_and_old_id_still_resolves(h
     assert store.paper_ids() == ["2503.01234"]
 
 
-def test_two_arxiv_papers_with_one_title_stay_apart(home: Path) -> None:
-    store = open_store(home)
+def test_two_arxiv_papers_with_one_title_stay_apart(store_home: Path) -> None:
+    store = open_store(store_home)
     store.upsert_papers([arxiv_paper(1, title="Attention Is All You Need")])
     store.upsert_papers([arxiv_paper(2, title="Attention is all you need")])
     assert sorted(store.paper_ids()) == ["2401.00001", "2401.00002"]
@@ -115,8 +119,8 @@ def test_title_lookups_of_arxiv_rows_use_the_index_of_title_only_papers(home: Pa
     assert sorted(store.paper_ids()) == ["2401.00001", "2401.00002", "2401.00003"]
 
 
-def test_rows_for_one_stored_paper_in_one_batch_each_see_what_the_other_wrote(home: Path) -> None:
-    store = open_store(home)
+def test_rows_for_one_stored_paper_in_one_batch_each_see_what_the_other_wrote(store_home: Path) -> None:
+    store = open_store(store_home)
     capture = make_paper(title="Attention Is All You Need", abstract="Seen on a page.", source="hf-page",
                          upvotes=9)
     store.upsert_papers([capture])
@@ -133,8 +137,8 @@ def test_rows_for_one_stored_paper_in_one_batch_each_see_what_the_other_wrote(ho
     assert (stored.version, stored.upvotes) == (2, 30)
 
 
-def test_a_title_only_capture_joins_its_arxiv_paper_new_in_the_same_batch(home: Path) -> None:
-    store = open_store(home)
+def test_a_title_only_capture_joins_its_arxiv_paper_new_in_the_same_batch(store_home: Path) -> None:
+    store = open_store(store_home)
     capture = make_paper(title="Scaling Laws for Sparse Experts", abstract="Seen on a page.", source="hf-page",
                          upvotes=5, listed_on="2025-03-11")
     paper = arxiv_paper(9, title="Scaling laws for sparse experts", published="2025-03-05", listed_on=None)
@@ -147,14 +151,14 @@ def test_a_title_only_capture_joins_its_arxiv_paper_new_in_the_same_batch(home: 
     assert (stored.published, stored.listed_on) == ("2025-03-05", "2025-03-11")
 
 
-def test_a_failing_batch_leaves_nothing(home: Path) -> None:
-    store = open_store(home)
+def test_a_failing_batch_leaves_nothing(store_home: Path) -> None:
+    store = open_store(store_home)
     store.upsert_papers([arxiv_paper(1)])
     rev, before = store.max_rev(), store.get_paper("2401.00001")
     broken = arxiv_paper(3)
     broken.title = None  # type: ignore[assignment]  # violates NOT NULL when written
     batch = [arxiv_paper(1, 2), arxiv_paper(2), broken]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         store.upsert_papers(batch)
     assert store.count_papers() == 1 and store.max_rev() == rev
     assert store.get_paper("2401.00001") == before
@@ -164,8 +168,8 @@ def test_a_failing_batch_leaves_nothing(home: Path) -> None:
     assert store.upsert_papers([arxiv_paper(2)]).status == {"2401.00002": ADDED}
 
 
-def test_outer_transaction_groups_batches(home: Path) -> None:
-    store = open_store(home)
+def test_outer_transaction_groups_batches(store_home: Path) -> None:
+    store = open_store(store_home)
     with pytest.raises(RuntimeError), store.transaction():
         store.upsert_papers([arxiv_paper(1)])
         store.upsert_papers([arxiv_paper(2)])
@@ -220,16 +224,16 @@ def test_a_database_made_before_the_title_hash_migrates_and_still_matches_by_tit
     assert store.get_paper(title_id("Sparse Attention, Revisited")).id == store.get_paper("2401.00007").id
 
 
-def test_database_from_a_newer_release_is_refused(home: Path) -> None:
-    store = open_store(home)
+def test_database_from_a_newer_release_is_refused(store_home: Path) -> None:
+    store = open_store(store_home)
     store.conn.execute("INSERT INTO schema_migrations(name) VALUES ('9999_from_the_future')")
     store.close()
     with pytest.raises(RuntimeError, match="newer paperwire"):
-        open_store(home)
+        open_store(store_home)
 
 
-def test_iter_papers_follows_rev(home: Path) -> None:
-    store = open_store(home)
+def test_iter_papers_follows_rev(store_home: Path) -> None:
+    store = open_store(store_home)
     store.upsert_papers([arxiv_paper(i) for i in range(1, 4)])
     mark = store.max_rev()
     store.upsert_papers([arxiv_paper(2, 2), arxiv_paper(4)])
@@ -242,8 +246,8 @@ def test_iter_papers_follows_rev(home: Path) -> None:
     assert store.integrity_check() == "ok"
 
 
-def test_page_capture_after_the_arxiv_record_joins_it_and_its_id_resolves(home: Path) -> None:
-    store = open_store(home)
+def test_page_capture_after_the_arxiv_record_joins_it_and_its_id_resolves(store_home: Path) -> None:
+    store = open_store(store_home)
     store.upsert_papers([arxiv_paper(9, title="Grokking Beyond Algorithmic Data")])
     capture = make_paper(title="Grokking beyond algorithmic data", abstract="A capture of the abstract.",
                          source="hf-page", listed_on="2025-04-23", upvotes=3)

@@ -23,6 +23,10 @@ class UpsertResult:
         return sum(1 for s in self.status.values() if s == status)
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or used (what and where, in one line)."""
+
+
 class PaperNotFound(KeyError):
     def __str__(self) -> str:
         return f"no paper with id {self.args[0]!r}"

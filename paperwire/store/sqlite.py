@@ -60,6 +60,8 @@ def _create_private(path: Path) -> None:
 class SQLiteStore:
     """The default store. One connection per store object, usable from one thread at a time."""
 
+    BEGIN = "BEGIN IMMEDIATE"  # a write lock from the start: two writers never deadlock on an upgrade
+
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         if not readonly:
@@ -125,7 +127,7 @@ class SQLiteStore:
                 finally:
                     self._depth -= 1
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(self.BEGIN)
             self._depth = 1
             try:
                 yield
@@ -219,9 +221,13 @@ class SQLiteStore:
                 replace_paper_authors(self.conn, merged.id, merged.authors, old_ids=[old.id])
             status[merged.id] = UPDATED
         if fresh:
-            self.conn.executemany(_INSERT, [(number, *row, today) for number, row in enumerate(fresh, rev + 1)])
+            self._insert_papers([(number, *row, today) for number, row in enumerate(fresh, rev + 1)])
             add_paper_authors(self.conn, [(row[0], row[AUTHORS]) for row in fresh])
         return status, deferred
+
+    def _insert_papers(self, records: list[tuple]) -> None:
+        """New papers as (rev, *row, ingested_on): one prepared statement (PostgreSQL copies them in)."""
+        self.conn.executemany(_INSERT, records)
 
     def _match_by_title(self, rows: list[PaperRow]) -> dict[str, tuple]:
         """Stored records that are the same work as an incoming row with a different id."""

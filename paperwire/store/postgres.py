@@ -1,0 +1,150 @@
+"""PostgreSQL backend (server mode): several paperwire processes or machines on one database.
+
+The store's queries and migrations are the SQLite backend's, read as PostgreSQL by store/dialect.py;
+what differs lives here: connections come from a pool per database URL (psycopg 3 + psycopg_pool),
+migrations run under an advisory lock (nodes starting together wait their turn), new papers go in
+with COPY, and revs are handed out under a transaction-scoped advisory lock, so they follow commit
+order and a node's index that reads `rev > last seen` never skips a paper committed late.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from paperwire.model import Paper
+from paperwire.store.base import DatabaseUnavailable, UpsertResult
+from paperwire.store.dialect import PostgresConnection, identity_tables, postgres_sql
+from paperwire.store.migrations import MIGRATIONS
+from paperwire.store.rows import COLUMNS, PaperRow
+from paperwire.store.sqlite import SQLiteStore
+
+# Advisory lock keys (any two constants that no other program on the database uses).
+MIGRATION_LOCK = 0x70617065  # "pape"
+PAPER_WRITE_LOCK = 0x72777265
+POOL_SIZE = 16
+CONNECT_TIMEOUT = 10  # seconds
+_COPY_COLUMNS = ("rev", *COLUMNS, "title_key", "title_hash", "ingested_on")
+_IDENTITY = identity_tables(s for _, steps in MIGRATIONS for s in steps if isinstance(s, str))
+_pools: dict[str, ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password left out, for messages and stats."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
+
+
+def _pool(url: str) -> ConnectionPool:
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is None:
+            try:  # one plain connection first, for a clear error (a pool only says it timed out)
+                psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
+            except psycopg.Error as exc:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                raise DatabaseUnavailable(f"cannot connect to the database at {safe_url(url)}: {reason}") from None
+            pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=True, name="paperwire",
+                                  kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT})
+            _pools[url] = pool
+        return pool
+
+
+def close_pools() -> None:
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()
+
+
+class PostgresStore(SQLiteStore):
+    """The store on PostgreSQL. One pooled connection per store object, used by one thread at a time."""
+
+    BEGIN = "BEGIN"
+
+    def __init__(self, url: str, *, readonly: bool = False) -> None:  # noqa: D107 - no SQLite file here
+        self.url = url
+        self.path = safe_url(url)  # type: ignore[assignment]  # where the data is, for messages and stats
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._pool = _pool(url)
+        self._raw = self._pool.getconn(timeout=CONNECT_TIMEOUT * 3)
+        self.conn = PostgresConnection(self._raw, _IDENTITY)  # type: ignore[assignment]
+        if not readonly:
+            self.migrate()
+
+    # ------------------------------------------------------------ schema
+
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        if not row or not row[0]:
+            return 0
+        return int(self.conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0])
+
+    def migrate(self) -> None:
+        """The same migrations as SQLite's, each in its own transaction, one node at a time."""
+        raw = self._raw
+        raw.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            raw.execute("CREATE EXTENSION IF NOT EXISTS citext")
+            raw.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        "name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            applied = {name for (name,) in raw.execute("SELECT name FROM schema_migrations")}
+            known = {name for name, _ in MIGRATIONS}
+            if applied - known:
+                newer = sorted(applied - known)
+                raise DatabaseUnavailable(f"{self.path}: made by a newer paperwire (migrations {newer})")
+            for name, statements in MIGRATIONS:
+                if name in applied:
+                    continue
+                with self.transaction():
+                    for statement in statements:
+                        if callable(statement):
+                            statement(self.conn)  # type: ignore[arg-type]
+                        else:
+                            raw.execute(postgres_sql(statement, with_params=False))
+                    raw.execute("INSERT INTO schema_migrations(name) VALUES (%s)", (name,))
+                applied.add(name)
+        finally:
+            raw.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+    # ------------------------------------------------------------ papers
+
+    def upsert_papers(self, papers: Iterable[Paper | PaperRow]) -> UpsertResult:
+        with self.transaction():
+            # Revs in commit order: writers of papers take turns until they commit.
+            self.conn.execute("SELECT pg_advisory_xact_lock(?)", (PAPER_WRITE_LOCK,))
+            return super().upsert_papers(papers)
+
+    def _insert_papers(self, records: list[tuple]) -> None:
+        with self._raw.cursor() as cursor:
+            with cursor.copy(f"COPY papers ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+                for record in records:
+                    copy.write_row(record)
+        self.conn.total_changes += len(records)
+
+    # ------------------------------------------------------------ the rest
+
+    def change_token(self) -> str:
+        """The database's write-ahead log position: it moves with every write by any node."""
+        return str(self.conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+
+    def integrity_check(self) -> str:
+        return "ok"  # PostgreSQL checks its own pages; there is no cheap whole-database check to run
+
+    def stats(self) -> dict[str, Any]:
+        return {**super().stats(), "backend": "postgresql"}
+
+    def close(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            self._pool.putconn(raw)
