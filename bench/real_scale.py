@@ -1,6 +1,7 @@
 """Known-item quality among real papers: the sample corpus hidden among real arXiv records.
 
     .venv/bin/python bench/real_scale.py --home HOME [--weights 0,0.1,0.25] [--no-markdown]
+    .venv/bin/python bench/real_scale.py --subset 20000 --data arxiv-real-187k.jsonl.gz --out real-20k.jsonl.gz
 
 HOME holds the bundled captures and real arXiv papers with its search index built, e.g.
 
@@ -44,6 +45,8 @@ from quality import (  # noqa: E402
 )
 
 REAL_ITEMS = Path(_HERE) / "known_items_real.json"
+SUBSET_SEED = 20261206
+SAMPLE_PAPERS = 407  # the bundled captures, ingested beside every subset
 SECTION = "## Quality among real papers"
 
 
@@ -61,12 +64,42 @@ def canonical_targets(store: Any, items: list[dict[str, Any]]) -> list[dict[str,
     return found
 
 
+def write_subset(data: Path, size: int, out: Path, seed: int = SUBSET_SEED) -> int:
+    """A smaller home's real papers: every target of known_items_real.json plus a seeded uniform draw of
+    the rest, so that with the sample captures the home holds about `size` papers. Returns records written."""
+    import gzip
+    import random
+
+    targets = {item["id"] for item in load_known_items(REAL_ITEMS)}
+    with gzip.open(data, "rt", encoding="utf-8") as fh:
+        lines = fh.readlines()
+    wanted = max(0, size - SAMPLE_PAPERS)
+    chosen = [i for i, line in enumerate(lines) if json.loads(line)["id"] in targets]
+    taken = set(chosen)
+    rest = [i for i in range(len(lines)) if i not in taken]
+    chosen += random.Random(seed).sample(rest, max(0, min(len(rest), wanted - len(chosen))))
+    with gzip.open(out, "wt", encoding="utf-8") as fh:
+        for i in sorted(chosen):
+            fh.write(lines[i])
+    return len(chosen)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--home", type=Path)
+    parser.add_argument("--subset", type=int, help="write a subset of --data to --out (about this many papers)")
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--weights", default="0,0.05,0.1,0.25", help="dense weights tried for hybrid")
     parser.add_argument("--no-markdown", action="store_true")
     args = parser.parse_args(argv)
+    if args.subset:
+        if not (args.data and args.out):
+            parser.error("--subset needs --data and --out")
+        print(f"{write_subset(args.data, args.subset, args.out):,} records -> {args.out}", file=sys.stderr)
+        return 0
+    if args.home is None:
+        parser.error("--home is required")
 
     from paperwire.index import fusion, open_index
     from paperwire.store import open_store
@@ -82,13 +115,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def hybrid_at(weight: float):  # noqa: ANN202
         def search(q: str) -> list[str]:
-            saved = dict(fusion.DENSE_WEIGHTS)
+            saved, by_size = dict(fusion.DENSE_WEIGHTS), dict(fusion.WEIGHT_BY_SIZE)
             fusion.DENSE_WEIGHTS[index.embedder_kind] = weight
+            fusion.WEIGHT_BY_SIZE.pop(index.embedder_kind, None)
             try:
                 return [h.id for h in index.search(q, mode="hybrid", limit=100, snippets=False)]
             finally:
                 fusion.DENSE_WEIGHTS.clear()
                 fusion.DENSE_WEIGHTS.update(saved)
+                fusion.WEIGHT_BY_SIZE.update(by_size)
         return search
 
     started = time.perf_counter()
@@ -96,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "paperwire lexical": mode("lexical"),
         f"paperwire semantic ({index.embedder_kind})": mode("semantic"),
         f"paperwire hybrid ({index.embedder_kind}, shipped weight "
-        f"{fusion.dense_weight(index.embedder_kind)})": mode("hybrid"),
+        f"{fusion.dense_weight(index.embedder_kind, len(papers)):.3g})": mode("hybrid"),
     }
     for weight in (float(w) for w in args.weights.split(",")):
         retrievers[f"paperwire hybrid ({index.embedder_kind}, dense weight {weight})"] = hybrid_at(weight)

@@ -105,11 +105,14 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)  # in the store, not in the index
     extra: list[str] = field(default_factory=list)  # in the index, not in the store
     problems: list[str] = field(default_factory=list)
+    # per embedder, what the last `index embed` job recorded: {"papers": n, "covered": m, "at": epoch s}
+    embedders: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "store_papers": self.store_papers, "indexed_papers": self.indexed_papers,
                 "store_rev": self.store_rev, "index_rev": self.index_rev,
-                "coverage": {"embedder": self.embedder, "vectors": self.vectors, "papers": self.indexed_papers},
+                "coverage": {"embedder": self.embedder, "vectors": self.vectors, "papers": self.indexed_papers,
+                             "embedders": self.embedders},
                 "missing": self.missing[:20],
                 "extra": self.extra[:20], "problems": self.problems}
 
@@ -121,6 +124,18 @@ def _has_constraints(parsed: ParsedQuery) -> bool:
 
 def index_dir(home: Path) -> Path:
     return home / "index"
+
+
+COVERAGE_FILE = "coverage.json"
+
+
+def read_coverage(home: Path) -> dict[str, Any]:
+    """What embedding jobs recorded: {embedder name: {"papers": n, "covered": m, "at": epoch s}}."""
+    try:
+        data = json.loads((index_dir(home) / COVERAGE_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _read_manifest(directory: Path) -> dict[str, Any] | None:
@@ -420,7 +435,8 @@ class SearchIndex:
         if extra:
             problems.append(f"{len(extra)} indexed papers are not in the store")
         return VerifyReport(not problems, len(store_ids), len(lexical_ids), store_rev, self.rev,
-                            len(dense_ids & lexical_ids), self.embedder.name, missing, extra, problems)
+                            len(dense_ids & lexical_ids), self.embedder.name, missing, extra, problems,
+                            read_coverage(self.home))
 
     # ------------------------------------------------------------ queries
 
@@ -444,8 +460,11 @@ class SearchIndex:
         filters = {"categories": categories, "date_from": date_from, "date_to": date_to}
         lexical: list[tuple[str, float]] = []
         dense: list[tuple[str, float]] = []
+        weight = dense_weight(self.embedder_kind, len(self.lexical))
+        if mode == "hybrid" and weight <= 0:
+            mode = "lexical"  # at this size the dense side only takes away (see fusion.WEIGHT_BY_SIZE)
         if mode == "hybrid":
-            lexical_wanted = lexical_depth(limit + offset, dense_weight(self.embedder_kind), ceiling=depth)
+            lexical_wanted = lexical_depth(limit + offset, weight, ceiling=depth)
         else:
             lexical_wanted = limit + offset
         shown = parsed if snippets else None
@@ -471,7 +490,7 @@ class SearchIndex:
             if parsed.arxiv_id and lexical and lexical[0][0] == canonical_id(parsed.arxiv_id):
                 ranked = [lexical[0], *[r for r in dense if r[0] != lexical[0][0]]]
         else:
-            ranked = fuse(lexical, dense, dense_weight=dense_weight(self.embedder_kind))
+            ranked = fuse(lexical, dense, dense_weight=weight)
             if parsed.arxiv_id and lexical and lexical[0][0] == canonical_id(parsed.arxiv_id):
                 ranked = [(lexical[0][0], ranked[0][1] + 1.0 if ranked else 1.0),
                           *[r for r in ranked if r[0] != lexical[0][0]]]
@@ -548,13 +567,13 @@ class SearchIndex:
         return self.dense.vectors(ids)
 
 
-def _progress(enabled: bool, total: int):  # type: ignore[no-untyped-def]
+def _progress(enabled: bool, total: int, label: str = "index"):  # type: ignore[no-untyped-def]
     """A rich progress callback, or a no-op."""
     if not enabled:
         return lambda n, close=False: None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("index"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         transient=True)
     task = progress.add_task("index", total=total)
     progress.start()

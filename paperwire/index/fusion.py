@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 # Reciprocal-rank fusion: each list contributes weight / (k + rank), and a paper BM25 is sure of stays
 # first. Chosen on the tune split of bench/known_items.json only (grid: bench/tune_fusion.py; BENCHMARKS.md).
@@ -12,13 +13,30 @@ LEXICAL_WEIGHT = 1.0
 # the distilled static model adds nothing measurable on the tune split, so it mostly breaks near-ties).
 DENSE_WEIGHTS = {"minilm": 0.5, "static": 0.25}
 DENSE_WEIGHT = DENSE_WEIGHTS["minilm"]
+# A dense retriever loses ground to BM25 as the corpus grows (more near neighbours to confuse a known
+# paper with). (papers, weight) anchors, interpolated in log(papers), chosen on the tune splits of both
+# query sets among real arXiv papers (bench/real_scale.py; BENCHMARKS.md "Quality among real papers"):
+# the static model's vectors add MRR at 20k papers with weight 0.1 (0.850 -> 0.891, 0.949 -> 0.952) and
+# take it away at 100k and 187k with every weight tried (0.811 -> 0.763 at 0.05), so there hybrid = lexical.
+WEIGHT_BY_SIZE: dict[str, tuple[tuple[int, float], ...]] = {
+    "static": ((407, 0.25), (20_000, 0.1), (100_000, 0.0)),
+}
 # When BM25's best score is at least this many times its second best, that paper stays first.
 CONFIDENT_RATIO: float | None = 1.2
 
 
-def dense_weight(embedder_kind: str) -> float:
-    """The fusion weight of dense results from an index built by `embedder_kind`."""
-    return DENSE_WEIGHTS.get(embedder_kind, DENSE_WEIGHT)
+def dense_weight(embedder_kind: str, papers: int | None = None) -> float:
+    """The fusion weight of dense results from an index of `papers` papers built by `embedder_kind`."""
+    anchors = WEIGHT_BY_SIZE.get(embedder_kind)
+    if papers is None or not anchors:
+        return DENSE_WEIGHTS.get(embedder_kind, DENSE_WEIGHT)
+    if papers <= anchors[0][0]:
+        return anchors[0][1]
+    for (low, low_weight), (high, high_weight) in pairwise(anchors):
+        if papers <= high:
+            share = (math.log(papers) - math.log(low)) / (math.log(high) - math.log(low))
+            return low_weight + share * (high_weight - low_weight)
+    return anchors[-1][1]
 
 
 def lexical_depth(wanted: int, dense_weight: float, *, ceiling: int, k: int = RRF_K) -> int:
