@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable
 
 from paperwire.store.authors import AUTHORS_SCHEMA, backfill_authors
+from paperwire.store.comments import COMMENTS_SCHEMA
 from paperwire.store.rows import title_hash
 from paperwire.store.schema import (
     ACCOUNTS_SCHEMA,
@@ -93,4 +94,5 @@ MIGRATIONS: list[Migration] = [
     ("web_0003_collections", COLLECTIONS_SCHEMA),
     # Author pages: who wrote what, written with the papers from now on and filled here for what is stored.
     ("0006_paper_authors", [*AUTHORS_SCHEMA, backfill_authors]),
+    ("web_0004_comments", COMMENTS_SCHEMA),
 ]

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from paperwire.model import Paper
+from paperwire.web.comment_routes import comment_counts
 from paperwire.web.periods import BadPeriod, Period, day_period, month_period, week_period
 from paperwire.web.site import MAX_PAGE_SIZE, MAX_QUERY_CHARS, SearchUnavailable, Site
 from paperwire.web.views import iso_datetime
@@ -132,15 +133,17 @@ def paper_core(paper: Paper, votes: int) -> dict[str, Any]:
     return core
 
 
-def paper_json(paper: Paper, votes: int) -> dict[str, Any]:
+def paper_json(paper: Paper, votes: int, comments: int = 0) -> dict[str, Any]:
+    """`comments`: written here (numComments adds the source's count)."""
     return {**paper_core(paper, votes), "submittedOnDailyAt": iso_datetime(paper.listed_on),
-            "submittedOnDailyBy": _submitter(paper), "numComments": paper.num_comments,
+            "submittedOnDailyBy": _submitter(paper), "numComments": paper.num_comments + comments,
             "categories": paper.categories, "arxivId": paper.arxiv_id, "links": paper.links}
 
 
-def daily_json(paper: Paper, votes: int) -> dict[str, Any]:
+def daily_json(paper: Paper, votes: int, comments: int = 0) -> dict[str, Any]:
     entry = {"paper": paper_core(paper, votes), "publishedAt": iso_datetime(paper.listed_on), "title": paper.title,
-             "summary": paper.abstract, "numComments": paper.num_comments, "submittedBy": _submitter(paper),
+             "summary": paper.abstract, "numComments": paper.num_comments + comments,
+             "submittedBy": _submitter(paper),
              "isAuthorParticipating": False}
     if paper.thumbnail:  # HfApi.list_daily_papers keeps an entry's unknown keys: PaperInfo.thumbnail
         entry["thumbnail"] = paper.thumbnail
@@ -186,8 +189,8 @@ def build_router(site: Site) -> APIRouter:
                     raise HTTPException(503, str(exc), headers={"Retry-After": "10"}) from None
                 except ValueError as exc:
                     raise HTTPException(422, str(exc)) from None
-            votes = votes_of(papers)
-            return encode_json([daily_json(p, votes[p.id]) for p in papers])
+            votes, comments = votes_of(papers), comment_counts(site, [p.id for p in papers])
+            return encode_json([daily_json(p, votes[p.id], comments.get(p.id, 0)) for p in papers])
 
         # One encoding per database generation and index revision: searches repeat.
         by_index = bool(q.strip())
@@ -242,8 +245,8 @@ def build_router(site: Site) -> APIRouter:
                                      order="newest")
         if submitter and sort == "trending" and period is None:
             papers = [x for x in papers if x.submitted_by == submitter]
-        votes = votes_of(papers)
-        return [daily_json(x, votes[x.id]) for x in papers]
+        votes, comments = votes_of(papers), comment_counts(site, [x.id for x in papers])
+        return [daily_json(x, votes[x.id], comments.get(x.id, 0)) for x in papers]
 
     @router.get("/papers/{paper_id:path}", response_model=PaperOut, summary="One paper by arXiv or paperwire id")
     def paper_info(paper_id: Annotated[str, Field(max_length=200)], request: Request) -> Any:
@@ -252,6 +255,7 @@ def build_router(site: Site) -> APIRouter:
         if len(paper_id) > 200:
             raise HTTPException(422, "paper id too long")
         paper = _paper_or_404(site, paper_id)
-        return json_response(paper_json(paper, votes_of([paper])[paper.id]))
+        return json_response(paper_json(paper, votes_of([paper])[paper.id],
+                                        comment_counts(site, [paper.id]).get(paper.id, 0)))
 
     return router

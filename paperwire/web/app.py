@@ -154,6 +154,9 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
     from paperwire.web import author_routes
 
     app.include_router(author_routes.build_router(site))
+    from paperwire.web import comment_routes
+
+    app.include_router(comment_routes.build_router(site))
     return app
 
 

@@ -28,6 +28,7 @@ from paperwire.store.accounts import UsernameTaken
 from paperwire.store.library import Library
 from paperwire.web import submission
 from paperwire.web.author_routes import query_authors
+from paperwire.web.comment_routes import comment_counts
 from paperwire.web.periods import BadPeriod, Period, day_period, month_key, month_period, week_key, week_period
 from paperwire.web.security import SESSION_COOKIE, SESSION_MAX_AGE, RateLimited
 from paperwire.web.site import MAX_QUERY_CHARS, SearchUnavailable, Site, json_error
@@ -461,6 +462,9 @@ def site_cards(site: Site, request: Request, papers: list[Paper],
         saved = Library(site.store()).tags_of(user["id"], ids)
         for card in cards:
             card.saved = card.id in saved
+    written = comment_counts(site, ids)
+    for card in cards:
+        card.comments += written.get(card.id, 0)
     return cards
 
 

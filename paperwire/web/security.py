@@ -104,6 +104,7 @@ _LIMIT_WORDS = {
     "vote": "too many votes in a short time",
     "submit": "too many submissions",
     "subscribe": "too many subscription requests",
+    "comment": "too many comments in a short time",
 }
 
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
@@ -116,6 +117,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "vote": (60, 60.0),
     "submit": (10, 3600.0),
     "subscribe": (5, 3600.0),  # per address and per client: each one sends a mail
+    "comment": (10, 600.0),  # new comments per user
 }
 
 

@@ -32,6 +32,7 @@ class Card:
     score_note: Any = None  # a trending score as shown (paperwire.rank.trending.ScoreNote)
     links: list[tuple[str, str]] = field(default_factory=list)
     saved: bool = False  # in the signed-in reader's library
+    comments: int = 0  # the source's comment count plus comments written here
 
     @property
     def id(self) -> str:
@@ -72,7 +73,7 @@ def make_cards(papers: list[Paper], local_votes: dict[str, int], voted: set[str]
         if p.listed_on not in new:
             new[p.listed_on] = is_new(p.listed_on, now)
     return [Card(p, p.upvotes + local_votes.get(p.id, 0), p.id in voted, new[p.listed_on],
-                 links=paper_links(p)) for p in papers]
+                 links=paper_links(p), comments=p.num_comments) for p in papers]
 
 
 def highlight(text: str, query: str) -> Markup:
