@@ -88,9 +88,13 @@ _ESCAPES = {"\\": r"{\textbackslash}", "{": r"\{", "}": r"\}", "$": r"\$", "%": 
             "`": "{`}"}
 
 
+# An @ that starts a line would start a new entry for bibtexparser (the file's entries are found line by line).
+_LINE_START_AT = re.compile(r"(\n[ \t]*)@")
+
+
 def latex_escape(text: str) -> str:
     """Text as LaTeX that reads back as the same text."""
-    return _SPECIAL.sub(lambda m: _ESCAPES[m.group()], text)
+    return _LINE_START_AT.sub(r"\1{@}", _SPECIAL.sub(lambda m: _ESCAPES[m.group()], text))
 
 
 def write_bibtex(items: Iterable[BibItem], comment: str = "") -> str:
