@@ -12,6 +12,7 @@ different papers are never merged by guessing.
 
 from __future__ import annotations
 
+import random
 import re
 import sqlite3
 from collections import Counter
@@ -220,24 +221,19 @@ class Authors:
         return [AuthorPaper(*r) for r in rows]
 
     def coauthors(self, keys: Sequence[str], paper_ids: Sequence[str], limit: int = 20) -> list[Coauthor]:
-        """Who shares the most of these papers (the newest COAUTHOR_PAPERS of them) with the author."""
+        """Who shares the most of these papers (the newest COAUTHOR_PAPERS of them) with the author. Counted
+        in SQL on the paper index alone (it holds the name keys); names are read for the few shown."""
         ids = list(paper_ids[:COAUTHOR_PAPERS])
         if not ids:
             return []
-        counts: Counter[tuple[str, str]] = Counter()
-        spelled: dict[str, Counter[str]] = {}
-        for start in range(0, len(ids), 400):
-            chunk = ids[start:start + 400]
-            marks = ",".join("?" * len(chunk))
-            for key, name, pid in self.conn.execute(
-                    f"SELECT name_key, name, paper_id FROM paper_authors WHERE paper_id IN ({marks})", chunk):
-                if key in keys:
-                    continue
-                spelled.setdefault(key, Counter())[name] += 1
-                counts[(key, pid)] += 1
-        per_key = Counter(key for key, _ in counts)
-        ranked = sorted(per_key.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        return [Coauthor(key, spelled[key].most_common(1)[0][0], n) for key, n in ranked]
+        marks = ",".join("?" * len(ids))
+        skip = ",".join("?" * len(keys))
+        rows = self.conn.execute(
+            f"SELECT name_key, COUNT(DISTINCT paper_id) AS n FROM paper_authors INDEXED BY paper_authors_paper "
+            f"WHERE paper_id IN ({marks}) AND name_key NOT IN ({skip}) GROUP BY name_key "
+            f"ORDER BY n DESC, name_key LIMIT ?", (*ids, *keys, limit)).fetchall()
+        names = self.names([k for k, _ in rows]) if rows else {}
+        return [Coauthor(key, names.get(key, key), n) for key, n in rows]
 
     def by_surname(self, last_key: str, limit: int = 50) -> list[tuple[str, str, int]]:
         """(key, name, papers) of authors whose name ends in this word, most papers first."""
@@ -245,3 +241,14 @@ class Authors:
             "SELECT name_key, MIN(name), COUNT(DISTINCT paper_id) AS n FROM paper_authors WHERE last_key = ? "
             "GROUP BY name_key ORDER BY n DESC, name_key LIMIT ?", (last_key, limit)).fetchall()
         return [(k, name, n) for k, name, n in rows]
+
+    def sample_names(self, *, top: int, others: int, seed: int) -> tuple[list[str], list[str]]:
+        """For benchmarks: the names of the `top` authors with most papers, and `others` names drawn at
+        random (seeded) from every author row."""
+        keys = [k for k, _ in self.conn.execute(
+            "SELECT name_key, COUNT(*) AS n FROM paper_authors GROUP BY name_key ORDER BY n DESC, name_key LIMIT ?",
+            (top,))]
+        names = self.names(keys)
+        every = [n for (n,) in self.conn.execute("SELECT name FROM paper_authors ORDER BY name_key, paper_id")]
+        drawn = random.Random(seed).sample(every, min(others, len(every)))
+        return [names[k] for k in keys], drawn
