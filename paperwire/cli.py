@@ -518,6 +518,10 @@ def index_verify(ctx: click.Context, json_output: bool) -> None:
     else:
         click.echo("index matches the store" if report.ok else "index does not match the store:")
         click.echo(f"  vectors ({report.embedder}): {report.vectors:,} of {report.indexed_papers:,} papers")
+        for name, done in report.embedders.items():
+            if name != report.embedder:
+                click.echo(f"  vectors made by `index embed` ({name}): {done['covered']:,} of {done['papers']:,} "
+                           "papers (search switches to them when all have one)")
         for problem in report.problems:
             click.echo(f"  {problem}")
         if not report.ok:
@@ -545,6 +549,42 @@ def index_rebuild(ctx: click.Context, embedder: str | None, json_output: bool) -
         emit_json({"embedder": index.embedder.name, **report.to_dict()})
     else:
         click.echo(f"rebuilt: {report.indexed_papers} papers, embedder {index.embedder.name}")
+
+
+@index_group.command("embed")
+@click.option("--embedder", type=click.Choice(["minilm", "static"]), default="minilm", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Embed at most this many papers now.")
+@click.option("--checkpoint", type=click.IntRange(min=1), default=None,
+              help="Papers between two saves of the embedding cache (a kill loses at most this many).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
+@click.option("--no-switch", is_flag=True, help="Leave the index on its embedder even when all papers are covered.")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def index_embed(ctx: click.Context, embedder: str, limit: int | None, checkpoint: int | None, device: str,
+                no_switch: bool, json_output: bool) -> None:
+    """Give every paper a vector of EMBEDDER, newest first, resumably; then search uses them."""
+    from paperwire.index.embed_job import CHECKPOINT, EmbedJobError, run_embed_job
+
+    store = open_store(existing_home(ctx))
+    try:
+        report = run_embed_job(home_of(ctx), store, kind=embedder, limit=limit, checkpoint=checkpoint or CHECKPOINT,
+                               device=device, switch=not no_switch, progress=show_progress(json_output))
+    except EmbedJobError as exc:
+        fail(str(exc), 2)
+        return
+    finally:
+        store.close()
+    if json_output:
+        emit_json(report.to_dict())
+        return
+    click.echo(f"{report.embedded:,} papers embedded with {report.embedder} in {report.seconds:.0f} s; "
+               f"{report.covered:,} of {report.papers:,} have one")
+    if report.switched:
+        click.echo(f"the index uses {report.embedder}")
+    elif report.complete:
+        click.echo(f"the index stays on {report.index_embedder} (--no-switch)")
+    else:
+        click.echo("run `paperwire index embed` again to go on (search keeps its current vectors meanwhile)")
 
 
 @main.group("harvest")

@@ -222,25 +222,26 @@ class MiniLMEmbedder:
         return _normalise(vectors)
 
 
-_SENTENCE_MODELS: dict[Path, tuple[Any, threading.Lock]] = {}
+_SENTENCE_MODELS: dict[Path | tuple[Path, str], tuple[Any, threading.Lock]] = {}
 _SENTENCE_MODELS_LOCK = threading.Lock()
 
 
-def _sentence_transformer(source: Path) -> tuple[Any, threading.Lock]:
-    """The sentence-transformers model of `source`, loaded once per process (every home shares it), and
-    the lock that serialises its batches (torch modules are not meant to run two at once)."""
+def _sentence_transformer(source: Path, device: str = "cpu") -> tuple[Any, threading.Lock]:
+    """The sentence-transformers model of `source` on `device`, loaded once per process (every home shares
+    it), and the lock that serialises its batches (torch modules are not meant to run two at once)."""
+    key = source if device == "cpu" else (source, device)
     with _SENTENCE_MODELS_LOCK:
-        if source not in _SENTENCE_MODELS:
+        if key not in _SENTENCE_MODELS:
             import torch
 
             torch.set_num_threads(_threads())
             with _offline(), _quiet_loading():
                 from sentence_transformers import SentenceTransformer
 
-                model = SentenceTransformer(str(source), device="cpu", local_files_only=True)
+                model = SentenceTransformer(str(source), device=device, local_files_only=True)
             model.max_seq_length = MINILM_MAX_TOKENS
-            _SENTENCE_MODELS[source] = (model, threading.Lock())
-        return _SENTENCE_MODELS[source]
+            _SENTENCE_MODELS[key] = (model, threading.Lock())
+        return _SENTENCE_MODELS[key]
 
 
 # Raised when the export changes (opset, inputs, pooling): homes export their graph again.
