@@ -20,8 +20,9 @@ Temporary failures (no connection, 4xx) retry with exponential backoff within th
 queued for the next run; permanent ones (5xx) and mails past max_attempts are marked failed.
 A mail still waiting on its backoff when a run starts is not tried, but it is reported (`deferred`)
 and counted as not delivered: a run never says all is well while mail sits in the outbox.
-One process delivers at a time (an flock on HOME/outbox.lock) so overlapping cron runs cannot
-send the same row twice.
+One process delivers at a time (the store's exclusive lock: HOME/outbox.lock on SQLite, an advisory
+lock shared by every node on PostgreSQL) so overlapping cron runs or nodes cannot send the same row
+twice.
 """
 
 from __future__ import annotations
@@ -31,16 +32,14 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from paperwire.digest.settings import MailSettings
-from paperwire.host import file_lock
 from paperwire.store.mail import QUEUED, MailStore, OutboxItem
 
-LOCK_NAME = "outbox.lock"
+LOCK_NAME = "outbox"  # the store lock that one delivery at a time holds
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
@@ -75,10 +74,6 @@ class DeliveryReport:
     def summary(self) -> str:
         first = self.errors[0] if self.errors else "unknown error"
         return f"{self.failed} mail{'s' if self.failed != 1 else ''} not delivered: {first}"
-
-
-def delivery_lock(home: Path) -> AbstractContextManager[None]:
-    return file_lock(home / LOCK_NAME)
 
 
 def connect(settings: MailSettings) -> smtplib.SMTP:
@@ -172,7 +167,7 @@ def deliver(home: Path, store: object, settings: MailSettings, *, kinds: tuple[s
     """Send every due mail in the outbox (all kinds, or only `kinds`)."""
     mail = MailStore(store)  # type: ignore[arg-type]
     report = DeliveryReport()
-    with delivery_lock(home):
+    with mail.store.exclusive(LOCK_NAME):
         report.recovered = mail.recover_interrupted()
         now = time.time()
         items = mail.due(now, kinds=kinds)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,7 +56,7 @@ class Accounts:
             with self.store.transaction():
                 cur = self.conn.execute("INSERT INTO users(username, email, password_hash) VALUES (?, ?, ?)",
                                         (username, email or None, password_hash))
-        except sqlite3.IntegrityError as exc:
+        except self.store.INTEGRITY_ERRORS as exc:
             raise UsernameTaken(f"the name {username!r} is taken") from exc
         return int(cur.lastrowid)
 
@@ -114,16 +113,7 @@ class Accounts:
         return data
 
     def _tables_with_column(self, column: str) -> list[str]:
-        tables = [r[0] for r in self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-        found = []
-        for table in tables:
-            if table in _OWN_TABLES:
-                continue
-            columns = {r[1] for r in self.conn.execute(f'PRAGMA table_info("{table}")')}
-            if column in columns:
-                found.append(table)
-        return sorted(found)
+        return [t for t in self.store.tables_with_column(column) if t not in _OWN_TABLES]
 
     def _user_tables(self) -> list[str]:
         return self._tables_with_column("user_id")

@@ -53,20 +53,20 @@ def to_sql(tree: Node | Term) -> tuple[str, list[object]]:
     return f"({left} {joiner} ({right}))", [*left_args, *right_args]
 
 
-def relevance_sql(terms: list[Term]) -> tuple[str, list[object]]:
-    """Title matches weigh 3, abstract matches 1, author and category matches 2."""
+def relevance_sql(terms: list[Term]) -> tuple[str | None, list[object]]:
+    """Title matches weigh 3, abstract matches 1; None when no term is scored. (Author and category
+    terms would add the same to every match, so they do not change the order and are left out: a
+    constant alone in ORDER BY would name a column.)"""
     parts: list[str] = []
     args: list[object] = []
     for term in terms[:MAX_TERMS]:
         if term.field in ("ti", "all"):
-            parts.append("3 * (instr(lower(title), ?) > 0)")
+            parts.append("CASE WHEN instr(lower(title), ?) > 0 THEN 3 ELSE 0 END")
             args.append(term.text)
         if term.field in ("abs", "all"):
-            parts.append("(instr(lower(abstract), ?) > 0)")
+            parts.append("CASE WHEN instr(lower(abstract), ?) > 0 THEN 1 ELSE 0 END")
             args.append(term.text)
-        if term.field in ("au", "cat"):
-            parts.append("2")
-    return (" + ".join(parts) or "0"), args
+    return (" + ".join(parts) or None), args
 
 
 def select_papers(store: SQLiteStore, tree: Node | Term | None, ids: list[str] | None, start: int,
@@ -85,7 +85,8 @@ def select_papers(store: SQLiteStore, tree: Node | Term | None, ids: list[str] |
     order_column = SORT_COLUMNS[sort_by]
     if order_column is None:
         relevance, rel_args = relevance_sql(positive_terms(tree))
-        order, order_args = f"{relevance} {direction}, listed_on DESC, rev", rel_args
+        order = f"{relevance} {direction}, listed_on DESC, rev" if relevance else "listed_on DESC, rev"
+        order_args = rel_args
     else:
         order, order_args = f"{order_column} {direction}, rev {direction}", []
     rows = conn.execute(

@@ -67,6 +67,12 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, Any]: ...
 
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Run a block while no other process (on any node) runs one under the same name."""
+
+    def hold(self, *names: str) -> None:
+        """In a write transaction: hold these names (sorted) until it ends, waiting for other holders."""
+
     def change_token(self) -> Hashable:
         """Differs from the previous answer whenever anything in the store may have changed (any
         connection, any process): page caches compare it before reusing what they computed."""

@@ -10,11 +10,14 @@ order and a node's index that reads `rev > last seen` never skips a paper commit
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 from psycopg_pool import ConnectionPool
 
 from paperwire.model import Paper
@@ -24,9 +27,8 @@ from paperwire.store.migrations import MIGRATIONS
 from paperwire.store.rows import COLUMNS, PaperRow
 from paperwire.store.sqlite import SQLiteStore
 
-# Advisory lock keys (any two constants that no other program on the database uses).
+# The advisory lock key of migrations (a constant no other program on the database uses).
 MIGRATION_LOCK = 0x70617065  # "pape"
-PAPER_WRITE_LOCK = 0x72777265
 POOL_SIZE = 16
 CONNECT_TIMEOUT = 10  # seconds
 _COPY_COLUMNS = ("rev", *COLUMNS, "title_key", "title_hash", "ingested_on")
@@ -44,6 +46,18 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
 
 
+class _NumberLoader(Loader):
+    """numeric (what SUM of integers gives) as int when whole, else float: as SQLite answers."""
+
+    def load(self, data: Buffer) -> int | float:
+        text = bytes(data).decode()
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    conn.adapters.register_loader("numeric", _NumberLoader)
+
+
 def _pool(url: str) -> ConnectionPool:
     with _pools_lock:
         pool = _pools.get(url)
@@ -54,7 +68,8 @@ def _pool(url: str) -> ConnectionPool:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 raise DatabaseUnavailable(f"cannot connect to the database at {safe_url(url)}: {reason}") from None
             pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=True, name="paperwire",
-                                  kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT})
+                                  kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+                                  configure=_configure)
             _pools[url] = pool
         return pool
 
@@ -70,6 +85,7 @@ class PostgresStore(SQLiteStore):
     """The store on PostgreSQL. One pooled connection per store object, used by one thread at a time."""
 
     BEGIN = "BEGIN"
+    INTEGRITY_ERRORS = (psycopg.IntegrityError,)
 
     def __init__(self, url: str, *, readonly: bool = False) -> None:  # noqa: D107 - no SQLite file here
         self.url = url
@@ -122,7 +138,7 @@ class PostgresStore(SQLiteStore):
     def upsert_papers(self, papers: Iterable[Paper | PaperRow]) -> UpsertResult:
         with self.transaction():
             # Revs in commit order: writers of papers take turns until they commit.
-            self.conn.execute("SELECT pg_advisory_xact_lock(?)", (PAPER_WRITE_LOCK,))
+            self.hold("papers")
             return super().upsert_papers(papers)
 
     def _insert_papers(self, records: list[tuple]) -> None:
@@ -137,6 +153,25 @@ class PostgresStore(SQLiteStore):
     def change_token(self) -> str:
         """The database's write-ahead log position: it moves with every write by any node."""
         return str(self.conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """A session advisory lock: one holder among every node; a killed holder's connection ends and
+        with it the lock."""
+        self.conn.execute("SELECT pg_advisory_lock(hashtextextended(?, 0))", (name,))
+        try:
+            yield
+        finally:
+            self.conn.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", (name,))
+
+    def hold(self, *names: str) -> None:
+        for name in names:  # callers pass them sorted, so two transactions never wait on each other
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (name,))
+
+    def tables_with_column(self, column: str) -> list[str]:
+        rows = self.conn.execute("SELECT table_name FROM information_schema.columns WHERE table_schema = "
+                                 "current_schema() AND column_name = ? ORDER BY table_name", (column,))
+        return [r[0] for r in rows]
 
     def integrity_check(self) -> str:
         return "ok"  # PostgreSQL checks its own pages; there is no cheap whole-database check to run

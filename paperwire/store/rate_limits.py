@@ -48,6 +48,7 @@ class RateLimits:
         processes never let more than `count` through."""
         now = time.time() if now is None else now
         with self.store.transaction():
+            self.store.hold(*sorted({f"rate:{b.action}:{b.key}" for b in buckets}))  # one counter at a time
             self.conn.execute("DELETE FROM rate_hits WHERE expires <= ?", (now,))
             for bucket in buckets:
                 since = now - bucket.seconds

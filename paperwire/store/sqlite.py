@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from paperwire.host import file_lock
 from paperwire.model import TITLE_ID_PREFIX, Paper, merge_papers
 from paperwire.store.authors import add_paper_authors, link_variants, replace_paper_authors
 from paperwire.store.base import ADDED, UNCHANGED, UPDATED, PaperNotFound, UpsertResult
@@ -61,6 +62,7 @@ class SQLiteStore:
     """The default store. One connection per store object, usable from one thread at a time."""
 
     BEGIN = "BEGIN IMMEDIATE"  # a write lock from the start: two writers never deadlock on an upgrade
+    INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)  # a constraint refused a write
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -366,6 +368,24 @@ class SQLiteStore:
         by every other connection, other processes included (`PRAGMA data_version`), and this
         connection's own changes (`total_changes`)."""
         return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Run a block while no other process using this store runs one under the same name (delivering
+        the outbox): a lock file beside the database."""
+        with file_lock(self.path.parent / f"{name}.lock"):
+            yield
+
+    def hold(self, *names: str) -> None:
+        """In a write transaction: wait until no other transaction holds any of these names, and hold them
+        to its end (check-then-write sequences such as rate limits). SQLite's write transaction already
+        shuts out every other writer."""
+
+    def tables_with_column(self, column: str) -> list[str]:
+        """Tables that have this column, by name."""
+        tables = [r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return sorted(t for t in tables if column in {r[1] for r in self.conn.execute(f'PRAGMA table_info("{t}")')})
 
     def integrity_check(self) -> str:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
