@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-markdown", action="store_true")
     args = parser.parse_args(argv)
     command = "python bench/trends.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    command = command.replace(str(args.home), "HOME")
+    command = command.replace(str(args.home), "HOME").replace(f" --data {args.data}", " --data DATA")
     OUT.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"machine": machine(), "load_before": load_average(), "per_kind": args.per_kind,
                               "seed": args.seed, "concurrency": args.concurrency, "workers": args.workers}
