@@ -100,21 +100,26 @@ def latex_escape(text: str) -> str:
 def write_bibtex(items: Iterable[BibItem], comment: str = "") -> str:
     """A BibTeX file of the items, in order; keys made unique with a, b, c… suffixes."""
     import bibtexparser
+    from bibtexparser import middlewares
     from bibtexparser.model import Entry, ExplicitComment, Field
 
     library = bibtexparser.Library()
     if comment:
         library.add(ExplicitComment(" ".join(comment.split())))
     used: set[str] = set()
+    next_suffix: dict[str, int] = {}  # per base key, so a thousand namesakes cost a thousand steps
     for item in items:
         key = base = citation_key(item.paper)
-        suffix = 0
         while key in used:
-            key = base + _suffix(suffix)
-            suffix += 1
+            number = next_suffix.get(base, 0)
+            next_suffix[base] = number + 1
+            key = base + _suffix(number)
         used.add(key)
         library.add(Entry("misc", key, [Field(name, value) for name, value in _fields(item)]))
-    return bibtexparser.write_string(library)
+    # The library is ours alone: braced in place, not copied first (a copy took most of the time).
+    enclose = middlewares.AddEnclosingMiddleware(reuse_previous_enclosing=False, enclose_integers=True,
+                                                 default_enclosing="{", allow_inplace_modification=True)
+    return bibtexparser.write_string(library, unparse_stack=[enclose])
 
 
 def _suffix(n: int) -> str:
