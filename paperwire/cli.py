@@ -190,16 +190,24 @@ def after_ingest(home: Path, store: Any, json_output: bool) -> None:
 @click.pass_context
 def stats(ctx: click.Context, json_output: bool) -> None:
     """Counts of what is stored."""
+    from paperwire.index.engine import vector_coverage
+
     store = open_store(existing_home(ctx))
     try:
         data = store.stats()
     finally:
         store.close()
+    data["vectors"] = vector_coverage(home_of(ctx))
     if json_output:
         emit_json(data)
         return
     for key, value in data.items():
-        click.echo(f"{key:>16}: {value}")
+        if key == "vectors":
+            for name, count in value.items():
+                click.echo(f"{'vectors':>16}: {name}: {count['covered']:,} of {count['papers']:,} papers"
+                           + (" (the index's)" if count.get("index") else ""))
+        else:
+            click.echo(f"{key:>16}: {value}")
 
 
 @main.command()

@@ -99,6 +99,11 @@ def test_embed_newest_first_then_switch(static_home: Path) -> None:
     assert coverage["embedders"][MINILM_NAME]["covered"] == 30
     text = run_cli(static_home, "index", "verify")
     assert f"({MINILM_NAME}): 30 of {total}" in text.stdout
+    stats = run_cli(static_home, "stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["vectors"] == {
+        MINILM_NAME: {"papers": total, "covered": 30},
+        STATIC_NAME: {"papers": total, "covered": total, "index": True}}
     search = run_cli(static_home, "search", "attention heads", "--json")
     assert search.returncode == 0, search.stderr
 

@@ -146,6 +146,19 @@ def _read_manifest(directory: Path) -> dict[str, Any] | None:
     return data if data.get("format") == MANIFEST_FORMAT else None
 
 
+def vector_coverage(home: Path) -> dict[str, dict[str, Any]]:
+    """Papers with a vector, per embedder, without loading the index: the saved index's own (from its
+    manifest) and what embedding jobs recorded for other embedders."""
+    coverage = {name: {"papers": int(c.get("papers", 0)), "covered": int(c.get("covered", 0))}
+                for name, c in read_coverage(home).items()}
+    manifest = _read_manifest(index_dir(home))
+    if manifest:
+        papers = int(manifest.get("papers", 0))
+        coverage[manifest["embedder"]] = {"papers": papers, "covered": int(manifest.get("vectors", papers)),
+                                          "index": True}
+    return coverage
+
+
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as fh:
@@ -230,7 +243,8 @@ class SearchIndex:
             self.dense.save(gen_dir / "dense")
             _write_json_atomic(self.directory / "manifest.json", {
                 "format": MANIFEST_FORMAT, "generation": generation, "generation_dir": name, "rev": self.rev,
-                "dense_rev": self.dense_rev, "papers": len(self.lexical), "embedder": self.embedder.name,
+                "dense_rev": self.dense_rev, "papers": len(self.lexical), "vectors": len(self.dense),
+                "embedder": self.embedder.name,
                 "embedder_kind": self.embedder_kind,
             })
             self.generation = generation
