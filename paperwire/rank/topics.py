@@ -595,7 +595,7 @@ class LiveTopics:
 
 
 def day_label(day: int) -> str:
-    return (EPOCH + dt.timedelta(days=day)).isoformat() if day >= 0 else ""
+    return (EPOCH + dt.timedelta(days=int(day))).isoformat() if day >= 0 else ""
 
 
 def topics_summary(model: TopicModel, sizes: dict[int, int] | None = None) -> list[dict[str, Any]]:
