@@ -4,6 +4,7 @@ only through one paper), and /authors/{name} on the real server, in httpx and in
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -119,6 +120,22 @@ def test_the_migration_fills_the_index_for_papers_stored_before_it(tmp_path: Pat
 
 # ------------------------------------------------------------ the site
 
+@pytest.fixture(scope="module")
+def base(web_home: Path) -> Iterator[str]:
+    """The module's server, over a home whose topics are built (the extra papers join them once indexed)."""
+    from web_server import serve
+
+    from paperwire.rank.topics import build_topics
+
+    store = open_store(web_home)
+    try:
+        build_topics(web_home, store)
+    finally:
+        store.close()
+    with serve(web_home) as url:
+        yield url
+
+
 EXTRA_PAPERS = [
     paper("2501.00041", ["Greta Holm", "Hal Ives", "<script>alert(1)</script> Zed"], "2025-03-12",
           title="Quorvex transport for sparse recovery"),
@@ -136,6 +153,9 @@ def test_author_page_lists_papers_newest_first_with_coauthors(base: str) -> None
     assert ids == ["2501.00042", "2501.00041"]  # G. Holm's paper is not joined: no paper links the spellings
     coauthors = re.search(r'<section class="coauthors">(.*?)</section>', html, re.S).group(1)
     assert 'href="/authors/Hal%20Ives"' in coauthors and 'href="/authors/Ines%20Joyce"' in coauthors
+    # The topics its papers are in, linked
+    topics = re.search(r'<section class="author-topics">(.*?)</section>', html, re.S).group(1)
+    assert re.search(r'<a href="/topics/\d+">[^<]+</a> <span class="sub">[12]</span>', topics)
     # A name is text wherever it shows, never markup
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; Zed" in html
 

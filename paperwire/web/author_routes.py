@@ -82,10 +82,21 @@ def build_router(site: Site) -> APIRouter:
     return router
 
 
-def author_topics(site: Site, paper_ids: list[str]) -> list[tuple[str, str, int]]:
-    """(href, label, papers) of the topics an author's papers fall in, most papers first; empty until topics
-    are built for the home."""
-    return []
+def author_topics(site: Site, paper_ids: list[str], limit: int = 8) -> list[tuple[str, str, int]]:
+    """(href, label, papers) of the topics an author's papers (the newest 500) fall in, most papers first;
+    empty until topics are built for the home."""
+    from collections import Counter
+
+    from paperwire.web.topic_routes import paper_topic
+
+    counts: Counter[int] = Counter()
+    labels: dict[int, str] = {}
+    for pid in paper_ids[:500]:
+        topic = paper_topic(site, pid)
+        if topic is not None:
+            counts[topic.id] += 1
+            labels[topic.id] = topic.label
+    return [(f"/topics/{tid}", labels[tid], n) for tid, n in counts.most_common(limit)]
 
 
 def _au_query(name: str) -> str:
