@@ -29,11 +29,15 @@
 
   async function start() {
     const started = performance.now();
+    const marks = {};
+    const mark = (name) => { marks[name] = Math.round(performance.now() - started); };
     const meta = await getJSON("/api/map/meta");
+    mark("meta");
     const version = encodeURIComponent(meta.version);
     const response = await fetch("/api/map/points.bin?v=" + version);
     if (!response.ok) throw new Error("the map's points could not be loaded (" + response.status + ")");
     const buffer = await response.arrayBuffer();
+    mark("points");
     const head = new DataView(buffer);
     const n = head.getUint32(8, true);
     const x0 = head.getFloat32(16, true), y0 = head.getFloat32(20, true);
@@ -52,6 +56,7 @@
       cat[i] = topic[i] === NO_VALUE ? categories : topic[i];
       val[i] = age[i] === NO_VALUE ? 1 : Math.sqrt(age[i] / maxAge);  // sqrt: recent weeks get more of the scale
     }
+    mark("decoded");
     const topicColours = [];
     for (let i = 0; i < categories; i++) topicColours.push(HUES[i % HUES.length] + (i < HUES.length ? "" : "99"));
     topicColours.push("#aaaaaa");
@@ -137,9 +142,12 @@
     scatterplot.subscribe("draw", countInk);
 
     points = { x, y, valueA: cat, valueB: val };
+    mark("created");
     await scatterplot.draw(points, { zDataType: "categorical", wDataType: "continuous" });
+    mark("drawn");
     placeLabels();
     root.dataset.points = String(n);
+    root.dataset.timings = JSON.stringify(marks);  // ms since this script started, per step
     root.dataset.ready = String(Math.round(performance.now()));  // ms since the page was asked for
     root.dataset.loaded = String(Math.round(performance.now() - started));  // ms of this script (fetch, decode, draw)
     say(n.toLocaleString() + " papers" + (meta.newest_day ? ", newest " + meta.newest_day : "") + ".");
