@@ -238,3 +238,13 @@ def test_nesting_in_the_library_readers() -> None:
         entries = list(FORMATS[fmt].read_library_entries(io.BytesIO(with_deep_record(fmt, deep)), "fuzz"))
         assert [type(e) for e in entries] == [LibraryEntry, Rejected, LibraryEntry]
         assert "nested too deeply" in entries[1].reason
+
+
+def test_markup_only_title_or_abstract_is_rejected() -> None:
+    """A title of one backslash reads as no text at all: a rejection with its reason, not an empty card."""
+    records = [{"id": "2503.07536", "title": "\\\\", "abstract": "An abstract."},
+               {"id": "2503.07537", "title": "A title", "abstract": "\\\\"}]
+    items = check("arxiv-snapshot", b"\n".join(json.dumps(r).encode() for r in records))
+    assert [type(item).__name__ for item in items] == ["Rejected", "Rejected"]
+    assert "holds no text" in items[0].reason and "title" in items[0].reason
+    assert "abstract" in items[1].reason

@@ -127,4 +127,7 @@ def paper_or_rejection(name: str, location: str, *, valid_unicode: bool = False,
         return Rejected(name, location, "text nested too deeply (braces or markup inside each other)")
     if not valid_unicode and _has_surrogates(paper):
         return Rejected(name, location, "text is not valid Unicode (invalid UTF-8 or a lone surrogate escape)")
+    if not paper.title.strip() or not paper.abstract.strip():  # only markup, e.g. a title of one backslash
+        part = "title" if not paper.title.strip() else "abstract"
+        return Rejected(name, location, f"the {part} {title[:60]!r} holds no text once its TeX markup is read")
     return paper
