@@ -90,10 +90,17 @@
       labels.appendChild(link);
       labelNodes.push([link, a.point]);
     }
+    // larger topics first; a label that would overlap one already placed waits until zooming parts them
     function placeLabels() {
+      const placed = [];
       for (const [node, point] of labelNodes) {
         const at = scatterplot.getScreenPosition(point);
         if (!at) continue;
+        const w = node.offsetWidth || 80, h = node.offsetHeight || 14;
+        const box = [at[0] - w / 2, at[1] - h / 2, at[0] + w / 2, at[1] + h / 2];
+        const clash = placed.some((o) => box[0] < o[2] && box[2] > o[0] && box[1] < o[3] && box[3] > o[1]);
+        node.style.visibility = clash ? "hidden" : "visible";
+        if (!clash) placed.push(box);
         node.style.transform = "translate(" + Math.round(at[0]) + "px," + Math.round(at[1]) + "px) translate(-50%,-50%)";
       }
     }
