@@ -290,3 +290,15 @@ def test_a_database_made_before_thumbnails_migrates_and_keeps_a_paper_s_thumbnai
     assert store.get_paper("2401.00001").thumbnail == image and store.max_rev() == rev + 1
     store.close()
     assert open_store(home).get_paper("2401.00002").thumbnail == image
+
+
+def test_a_large_batch_goes_in_whole_with_its_authors_and_again_unchanged(store_home: Path) -> None:
+    """Batches the size of a bulk ingest's (PostgreSQL copies their papers and author rows in)."""
+    store = open_store(store_home)
+    batch = [arxiv_paper(i, authors=[f"Author {i}", f"Second Author {i % 7}"]) for i in range(1, 1501)]
+    assert store.upsert_papers(batch).count(ADDED) == 1500
+    assert [rev for rev, _ in store.iter_papers()] == list(range(1, 1501))
+    assert store.conn.execute("SELECT COUNT(*) FROM paper_authors").fetchone()[0] == 3000
+    assert store.upsert_papers(batch).count(UNCHANGED) == 1500 and store.max_rev() == 1500
+    assert store.get_paper("2401.01234").authors == ["Author 1234", "Second Author 2"]
+    store.close()

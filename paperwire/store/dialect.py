@@ -22,6 +22,10 @@ _INSERT_OR = re.compile(r"\bINSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*\(([
 _IDENTITY = re.compile(r"\bid\s+INTEGER\s+PRIMARY\s+KEY\b(?!\s*\()", re.I)
 _NOCASE_COLUMN = re.compile(r"\bTEXT\b([^,\n]*?)\s+COLLATE\s+NOCASE", re.I)
 _JSON_EACH = re.compile(r"json_each\(([\w.]+)\)\s+(\w+)", re.I)
+_VALUES = re.compile(r"\bVALUES\s*\(((?:\s*\?\s*,)*\s*\?\s*)\)", re.I)
+MAX_PARAMETERS = 30_000  # per statement (PostgreSQL takes at most 65,535)
+STAGE_ROWS = 1_000  # from this many rows on, an insert goes through COPY and a staging table
+_INTO = re.compile(r"\bINTO\s+(\w+)\s*\(([^)]*)\)", re.I)
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.I)
 _ALTER_TABLE = re.compile(r"^\s*ALTER\s+TABLE\s+\w+\s+ADD\s+COLUMN\b", re.I)
 
@@ -55,6 +59,11 @@ def identity_tables(statements: Iterable[str]) -> set[str]:
 @lru_cache(maxsize=2048)
 def postgres_sql(sql: str, with_params: bool = True) -> str:
     """The PostgreSQL form of one statement of the store (with %s parameters unless it has none)."""
+    return translate(sql, with_params)
+
+
+def translate(sql: str, with_params: bool = True) -> str:
+    """postgres_sql without remembering the answer (for one-off statements such as many-row inserts)."""
     text = _NOW_SQLITE.sub(_NOW_PG, sql)
     text = _EPOCH.sub(r"extract(epoch FROM \1::timestamptz)", text)
     if _CREATE_TABLE.match(text) or _ALTER_TABLE.match(text):
@@ -137,11 +146,53 @@ class PostgresConnection:
         return Cursor(cursor, lastrowid)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        records = [tuple(r) for r in rows]
+        values = _VALUES.search(sql)
+        if values and len(records) > 1 and not (_INSERT_OR.search(sql) and "REPLACE" in sql.upper()):
+            return self._insert_many(sql, values, records)
         with self.raw.cursor() as cursor:
-            cursor.executemany(postgres_sql(sql), [tuple(r) for r in rows])
+            cursor.executemany(postgres_sql(sql), records)
             if cursor.rowcount > 0:
                 self.total_changes += cursor.rowcount
             return Cursor(cursor)
+
+    def _insert_many(self, sql: str, values: re.Match[str], records: list[tuple]) -> Cursor:
+        """Many rows in few statements: a statement per row costs a round trip each (the author rows of a
+        bulk ingest are hundreds of thousands). Large batches are copied into a staging table and
+        inserted from there in one statement, keeping the statement's ON CONFLICT."""
+        into = _INTO.search(sql)
+        if into and len(records) >= STAGE_ROWS:
+            table, columns = into.group(1), into.group(2)
+            stage = f"pw_stage_{table}"
+            self.raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table})")
+            with self.raw.cursor() as cursor:
+                with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+                    for record in records:
+                        copy.write_row(record)
+            text = translate(sql, with_params=False)
+            found = _VALUES.search(text)
+            assert found is not None
+            cursor = self.raw.execute(text[:found.start()] + f"SELECT {columns} FROM {stage}" + text[found.end():])
+            changed = max(cursor.rowcount, 0)
+            self.raw.execute(f"TRUNCATE {stage}")
+            self.total_changes += changed
+            result = Cursor(cursor)
+            result.rowcount = changed
+            return result
+        width = values.group(1).count("?")
+        per_statement = max(1, MAX_PARAMETERS // max(1, width))
+        changed = 0
+        cursor = None
+        for start in range(0, len(records), per_statement):
+            chunk = records[start:start + per_statement]
+            rows = ", ".join([f"({values.group(1)})"] * len(chunk))
+            many = sql[:values.start(1) - 1] + rows + sql[values.end(1) + 1:]
+            cursor = self.raw.execute(translate(many), [v for record in chunk for v in record])
+            changed += max(cursor.rowcount, 0)
+        self.total_changes += changed
+        result = Cursor(cursor)
+        result.rowcount = changed
+        return result
 
     def close(self) -> None:
         self.raw.close()
