@@ -149,6 +149,10 @@ def test_counts_on_cards_and_in_the_hf_json(base: str, web_home: Path) -> None:
     feed = httpx.get(f"{base}/papers/date/2025-03-12", timeout=60).text
     card = re.search(rf'<article class="card" id="p-{re.escape(PAPER)}".*?</article>', feed, re.S).group(0)
     assert f'<a class="comments" href="/papers/{PAPER}#comments">{expected} comments</a>' in card
+    reader = signed_up_client(base, "jo_c")  # a library's cards count them too
+    token = csrf_of(reader.get(f"/papers/{PAPER}").text)
+    assert reader.post(f"/papers/{PAPER}/save", data={"csrf_token": token}).status_code == 303
+    assert f'<a class="comments" href="/papers/{PAPER}#comments">{expected} comments</a>' in reader.get("/library").text
 
 
 def test_the_atom_feed_of_a_papers_comments(base: str, web_home: Path) -> None:

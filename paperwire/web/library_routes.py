@@ -25,6 +25,7 @@ from paperwire.model import InvalidPaperId, Paper, canonical_id
 from paperwire.rank.recommend import Recommender
 from paperwire.store import PaperNotFound
 from paperwire.store.library import MARKS, MAX_TAG_LENGTH, NOT_RELEVANT, READ, Library, clean_tag
+from paperwire.web.comment_routes import comment_counts
 from paperwire.web.site import SearchUnavailable, Site
 from paperwire.web.views import Card, make_cards
 
@@ -91,6 +92,9 @@ def library_cards(site: Site, user_id: int, papers: list[Paper]) -> list[Library
     """Cards carrying the user's library state: saved (and under which tags), read, not relevant."""
     ids = [p.id for p in papers]
     plain = make_cards(papers, site.accounts().local_votes(ids), site.accounts().voted_among(user_id, ids))
+    written = comment_counts(site, ids)
+    for card in plain:
+        card.comments += written.get(card.id, 0)
     library = Library(site.store())
     tags = library.tags_of(user_id, ids)
     read, not_relevant = set(library.marked(user_id, READ)), set(library.marked(user_id, NOT_RELEVANT))
