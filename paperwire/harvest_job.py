@@ -73,6 +73,14 @@ def harvest_arxiv(store: SQLiteStore, *, set_spec: str | None = None, date_from:
                   on_page: Callable[[HarvestReport, OAIPage], None] | None = None) -> HarvestReport:
     """Harvest arXiv OAI-PMH (metadataPrefix=arXiv) into the store; raises HarvestError or
     OAIError when the server cannot be used, with everything committed so far kept."""
+    with store.exclusive(f"harvest-{state_key('arxiv', set_spec)}"):  # one harvest of a set at a time, any node
+        return _harvest_arxiv(store, set_spec=set_spec, date_from=date_from, until=until, endpoint=endpoint,
+                              client=client, overlap_days=overlap_days, on_page=on_page)
+
+
+def _harvest_arxiv(store: SQLiteStore, *, set_spec: str | None, date_from: str | None, until: str | None,
+                   endpoint: str | None, client: PoliteClient | None, overlap_days: int,
+                   on_page: Callable[[HarvestReport, OAIPage], None] | None) -> HarvestReport:
     endpoint = oai_endpoint(endpoint)
     states = HarvestStates(store)
     key = state_key("arxiv", set_spec)

@@ -1,6 +1,7 @@
 """Live harvesting from arXiv, against a loopback server that answers in arXiv's formats:
 OAI-PMH ListRecords (metadataPrefix=arXiv) with resumption, sets and dates; flow control and
-failures; resumption after a crash; revisions and late papers; the query API for small pulls."""
+failures; resumption after a crash; revisions and late papers; the query API for small pulls. The
+harvests run on SQLite and on PostgreSQL (`store_home`)."""
 
 from __future__ import annotations
 
@@ -125,13 +126,13 @@ def test_oai_errors_and_broken_xml() -> None:
         list(items)
 
 
-def test_saved_response_ingests_by_content(home: Path, tmp_path: Path) -> None:
+def test_saved_response_ingests_by_content(store_home: Path, tmp_path: Path) -> None:
     """A saved ListRecords response is an ingest source like any other file; errors name the place."""
     broken = tmp_path / "broken.xml"
     broken.write_bytes((FIXTURES / "arxiv_oai_listrecords.xml").read_bytes()[:2500])
     items = list(read_source(broken))
     assert any(isinstance(i, Rejected) and "malformed XML" in i.reason for i in items)
-    result = cli_json(home, "ingest", str(FIXTURES / "arxiv_oai_listrecords.xml"))
+    result = cli_json(store_home, "ingest", str(FIXTURES / "arxiv_oai_listrecords.xml"))
     assert result["added"] == 2 and result["rejected"] == 1
     assert "no abstract" in result["errors"][0]
 
@@ -179,12 +180,12 @@ def test_parser_memory_stays_flat() -> None:
 # ---------------------------------------------------------------- harvesting
 
 
-def test_multi_page_harvest_with_set_and_dates(home: Path) -> None:
+def test_multi_page_harvest_with_set_and_dates(store_home: Path) -> None:
     with ArxivServer(cs_records(), page_size=3) as server:
-        report = run_harvest(home, server, set_spec="cs", date_from="2024-01-02", until="2024-01-09")
+        report = run_harvest(store_home, server, set_spec="cs", date_from="2024-01-02", until="2024-01-09")
     # cs between the 2nd and the 9th: 2401.00002–00009 and the cross-listed math paper; 00200 is deleted
     expected = {f"2401.{n:05d}" for n in range(2, 10)} | {"2401.00102"}
-    assert set(stored_ids(home)) == expected
+    assert set(stored_ids(store_home)) == expected
     assert (report.added, report.deleted, report.pages) == (9, 1, 4)
     assert report.resumed is False and report.high_water == "2024-01-09"
     first, *rest = [entry for entry in server.log]
@@ -193,7 +194,7 @@ def test_multi_page_harvest_with_set_and_dates(home: Path) -> None:
     assert [r["resumptionToken"] for r in rest] == server.issued  # each token once, nothing else sent
     assert report.requests == 4
 
-    store = open_store(home)
+    store = open_store(store_home)
     try:
         paper = store.get_paper("2401.00005")
         assert (paper.published, paper.listed_on, paper.source) == ("2024-01-05", "2024-01-05", "arxiv-oai")
@@ -203,74 +204,74 @@ def test_multi_page_harvest_with_set_and_dates(home: Path) -> None:
         store.close()
 
 
-def test_physics_subset_and_no_records(home: Path) -> None:
+def test_physics_subset_and_no_records(store_home: Path) -> None:
     with ArxivServer(cs_records()) as server:
-        report = run_harvest(home, server, set_spec="physics:hep-th")
-        assert stored_ids(home) == ["hep-th/9901001"] and report.high_water == "2024-01-06"
-        empty = run_harvest(home, server, set_spec="q-bio")  # noRecordsMatch is an empty harvest
+        report = run_harvest(store_home, server, set_spec="physics:hep-th")
+        assert stored_ids(store_home) == ["hep-th/9901001"] and report.high_water == "2024-01-06"
+        empty = run_harvest(store_home, server, set_spec="q-bio")  # noRecordsMatch is an empty harvest
     assert (empty.added, empty.pages, empty.high_water) == (0, 1, None)
 
 
-def test_503_retry_after_is_honoured(home: Path) -> None:
+def test_503_retry_after_is_honoured(store_home: Path) -> None:
     sleeps = Sleeps()
     with ArxivServer(cs_records(), page_size=5) as server:
         server.faults = [None, ("status", 503, {"Retry-After": "7"}), ("status", 503, {"Retry-After": "2"})]
-        report = run_harvest(home, server, sleeps, set_spec="cs")
+        report = run_harvest(store_home, server, sleeps, set_spec="cs")
     assert sleeps.waits == [7.0, 2.0]  # exactly what the server asked, no backoff on top
-    assert report.requests == 3 + 2 and len(stored_ids(home)) == 11
+    assert report.requests == 3 + 2 and len(stored_ids(store_home)) == 11
 
 
-def test_500_and_dropped_connection_back_off_then_succeed(home: Path) -> None:
+def test_500_and_dropped_connection_back_off_then_succeed(store_home: Path) -> None:
     sleeps = Sleeps()
     with ArxivServer(cs_records(), page_size=5) as server:
         server.faults = [("status", 500, {}), ("drop",), ("status", 502, {})]
-        report = run_harvest(home, server, sleeps, set_spec="cs")
+        report = run_harvest(store_home, server, sleeps, set_spec="cs")
     assert sleeps.waits == [0.01, 0.02, 0.04]  # exponential backoff
     assert report.requests == 3 + 3 and report.added == 11
 
 
-def test_giving_up_is_a_clear_error_and_keeps_committed_pages(home: Path) -> None:
+def test_giving_up_is_a_clear_error_and_keeps_committed_pages(store_home: Path) -> None:
     with ArxivServer(cs_records(), page_size=4) as server:
         server.faults = [None] + [("drop",)] * 4
         with pytest.raises(HarvestError, match=r"/oai2: RemoteProtocolError.*gave up after 4 attempts"):
-            run_harvest(home, server, set_spec="cs")
-        assert len(stored_ids(home)) == 4  # page 1 committed, page 2 never half-stored
+            run_harvest(store_home, server, set_spec="cs")
+        assert len(stored_ids(store_home)) == 4  # page 1 committed, page 2 never half-stored
         # the next run picks up at page 2 with the stored token
-        report = run_harvest(home, server, set_spec="cs")
+        report = run_harvest(store_home, server, set_spec="cs")
         assert report.resumed and server.log[5] == {"path": "/oai2", "verb": "ListRecords",
                                                     "resumptionToken": server.issued[0]}
-    assert sorted(stored_ids(home)) == sorted({r.id for r in cs_records() if r.in_set("cs") and not r.deleted})
+    assert sorted(stored_ids(store_home)) == sorted({r.id for r in cs_records() if r.in_set("cs") and not r.deleted})
     assert (report.added, report.unchanged) == (7, 0)
     with ArxivServer([]) as server:
         with pytest.raises(HarvestError, match="HTTP 404"):
-            store = open_store(home)
+            store = open_store(store_home)
             try:
                 harvest_arxiv(store, endpoint=server.base + "/nothing-here", client=client())
             finally:
                 store.close()
 
 
-def test_expired_token_restarts_the_run(home: Path) -> None:
+def test_expired_token_restarts_the_run(store_home: Path) -> None:
     with ArxivServer(cs_records(), page_size=4) as server:
         server.faults = [None] + [("drop",)] * 4
         with pytest.raises(HarvestError):
-            run_harvest(home, server, set_spec="cs")
+            run_harvest(store_home, server, set_spec="cs")
         server.tokens.clear()  # the server forgot it (arXiv tokens expire)
-        report = run_harvest(home, server, set_spec="cs")
+        report = run_harvest(store_home, server, set_spec="cs")
     assert report.resumed and report.unchanged == 4 and report.added == 7
-    assert len(stored_ids(home)) == 11
+    assert len(stored_ids(store_home)) == 11
 
 
-def test_revision_updates_but_does_not_look_new(home: Path) -> None:
+def test_revision_updates_but_does_not_look_new(store_home: Path) -> None:
     records = cs_records()
     with ArxivServer(records) as server:
-        run_harvest(home, server, set_spec="cs", until="2024-01-10")
+        run_harvest(store_home, server, set_spec="cs", until="2024-01-10")
         revised = server.records["2401.00004"]
         revised.title, revised.abstract = "A better study of topic four", "Version two, rewritten."
         revised.updated, revised.datestamp = "2024-01-20", "2024-01-20"
-        report = run_harvest(home, server, set_spec="cs", date_from="2024-01-15")
+        report = run_harvest(store_home, server, set_spec="cs", date_from="2024-01-15")
     assert (report.added, report.updated) == (0, 1)
-    store = open_store(home)
+    store = open_store(store_home)
     try:
         paper = store.get_paper("2401.00004")
     finally:
@@ -279,9 +280,9 @@ def test_revision_updates_but_does_not_look_new(home: Path) -> None:
     assert paper.published == paper.listed_on == "2024-01-04"  # still listed on its first-version day
 
 
-def test_next_run_starts_before_the_high_water_mark_and_catches_late_papers(home: Path) -> None:
+def test_next_run_starts_before_the_high_water_mark_and_catches_late_papers(store_home: Path) -> None:
     with ArxivServer(cs_records()) as server:
-        first = run_harvest(home, server, set_spec="cs")
+        first = run_harvest(store_home, server, set_spec="cs")
         assert first.high_water == "2024-01-10"
         # Appearing after that run: one held in moderation whose datestamp is already in the past,
         # one created long ago with a new datestamp, and one paper that is really new.
@@ -289,11 +290,11 @@ def test_next_run_starts_before_the_high_water_mark_and_catches_late_papers(home
         server.records["2312.09999"] = Record("2312.09999", created="2023-12-20", datestamp="2024-01-12")
         server.records["2401.00301"] = Record("2401.00301", created="2024-01-13", datestamp="2024-01-13")
         mark = len(server.log)
-        second = run_harvest(home, server, set_spec="cs")
+        second = run_harvest(store_home, server, set_spec="cs")
         assert server.log[mark]["from"] == "2024-01-05"  # the high-water mark minus five days
     assert (second.added, second.updated) == (3, 0) and second.unchanged > 0  # the overlap, re-seen harmlessly
     assert second.high_water == "2024-01-13"
-    store = open_store(home)
+    store = open_store(store_home)
     try:
         late = store.get_paper("2312.09999")
         assert late.published == late.listed_on == "2023-12-20"
@@ -305,15 +306,15 @@ def test_next_run_starts_before_the_high_water_mark_and_catches_late_papers(home
 # ---------------------------------------------------------------- the CLI
 
 
-def test_cli_harvest_json_contract(home: Path) -> None:
+def test_cli_harvest_json_contract(store_home: Path) -> None:
     with ArxivServer(cs_records(), page_size=4) as server:
-        result = cli_json(home, "harvest", "arxiv", "--set", "cs", "--from", "2024-01-01", "--endpoint",
+        result = cli_json(store_home, "harvest", "arxiv", "--set", "cs", "--from", "2024-01-01", "--endpoint",
                           server.oai_url, "--delay", "0")
-        again = cli_json(home, "harvest", "arxiv", "--set", "cs", "--delay", "0", "--endpoint", server.oai_url)
-        bad = run_cli(home, "harvest", "arxiv", "--from", "2024-13-01", "--endpoint", server.oai_url)
+        again = cli_json(store_home, "harvest", "arxiv", "--set", "cs", "--delay", "0", "--endpoint", server.oai_url)
+        bad = run_cli(store_home, "harvest", "arxiv", "--from", "2024-13-01", "--endpoint", server.oai_url)
         os.environ["PAPERWIRE_ARXIV_OAI_URL"] = server.oai_url + "-missing"
         try:
-            missing = run_cli(home, "harvest", "arxiv", "--delay", "0")
+            missing = run_cli(store_home, "harvest", "arxiv", "--delay", "0")
         finally:
             del os.environ["PAPERWIRE_ARXIV_OAI_URL"]
     assert {k: result[k] for k in ("added", "updated", "unchanged", "rejected", "errors", "resumed",
@@ -324,19 +325,19 @@ def test_cli_harvest_json_contract(home: Path) -> None:
     assert bad.returncode == 2 and "2024-13-01" in bad.stderr
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert missing.stderr.startswith("paperwire: harvest stopped:") and "HTTP 404" in missing.stderr
-    assert cli_json(home, "stats")["papers"] == 11
+    assert cli_json(store_home, "stats")["papers"] == 11
 
 
-def test_cli_killed_mid_harvest_resumes_with_no_duplicates(home: Path) -> None:
+def test_cli_killed_mid_harvest_resumes_with_no_duplicates(store_home: Path) -> None:
     """SIGKILL while the server stalls on page 3; the re-run resumes from the stored token."""
     records = cs_records() + [Record(f"2402.{n:05d}", created="2024-02-01", datestamp="2024-02-01")
                               for n in range(1, 30)]
     expected = sorted(r.id for r in records if r.in_set("cs") and not r.deleted)
     with ArxivServer(records, page_size=8) as server:
         server.faults = [None, None, ("stall",)]
-        env = {**os.environ, "PAPERWIRE_HOME": str(home)}
-        proc = subprocess.Popen([sys.executable, "-m", "paperwire.cli", "--home", str(home), "harvest", "arxiv",
-                                 "--set", "cs", "--endpoint", server.oai_url, "--delay", "0", "--json"],
+        env = {**os.environ, "PAPERWIRE_HOME": str(store_home)}
+        proc = subprocess.Popen([sys.executable, "-m", "paperwire.cli", "--home", str(store_home), "harvest",
+                                 "arxiv", "--set", "cs", "--endpoint", server.oai_url, "--delay", "0", "--json"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             assert server.stalled.wait(60), "the harvest never reached page 3"
@@ -345,25 +346,25 @@ def test_cli_killed_mid_harvest_resumes_with_no_duplicates(home: Path) -> None:
             proc.communicate(timeout=30)
         server.release.set()
         assert proc.returncode == -signal.SIGKILL
-        assert len(stored_ids(home)) == 15  # two whole pages of 8 (one record deleted upstream), none of page 3
+        assert len(stored_ids(store_home)) == 15  # two whole pages of 8 (one record deleted upstream), none of page 3
         mark = len(server.log)
-        result = cli_json(home, "harvest", "arxiv", "--set", "cs", "--endpoint", server.oai_url, "--delay", "0")
+        result = cli_json(store_home, "harvest", "arxiv", "--set", "cs", "--endpoint", server.oai_url, "--delay", "0")
         assert server.log[mark].get("resumptionToken") == server.issued[1]
     assert result["resumed"] is True and result["added"] == len(expected) - 15 and result["unchanged"] == 0
-    ids = stored_ids(home)
+    ids = stored_ids(store_home)
     assert sorted(ids) == expected and len(ids) == len(set(ids))
-    assert cli_json(home, "stats")["papers"] == len(expected)
+    assert cli_json(store_home, "stats")["papers"] == len(expected)
 
 
 # ---------------------------------------------------------------- the query API
 
 
-def test_query_api_small_pull_pages_politely(home: Path) -> None:
+def test_query_api_small_pull_pages_politely(store_home: Path) -> None:
     records = [Record(f"2403.{n:05d}", created="2024-03-01", datestamp="2024-03-01",
                       title=f"Retrieval paper {n}" if n % 2 else f"Vision paper {n}") for n in range(1, 26)]
     sleeps = Sleeps()
     with ArxivServer(records) as server:
-        store = open_store(home)
+        store = open_store(store_home)
         try:
             polite = PoliteClient(delay=5, retry=RetryPolicy(backoff=0.01), sleep=sleeps)
             report = query_arxiv(store, search_query="all:retrieval", max_results=10, endpoint=server.query_url,
@@ -372,7 +373,7 @@ def test_query_api_small_pull_pages_politely(home: Path) -> None:
         finally:
             store.close()
         pages = [(e["start"], e["max_results"], e["search_query"]) for e in server.log]
-        result = cli_json(home, "harvest", "arxiv-query", "--id", "2403.00002", "--id", "2403.00025",
+        result = cli_json(store_home, "harvest", "arxiv-query", "--id", "2403.00002", "--id", "2403.00025",
                           "--endpoint", server.query_url, "--delay", "0")
     assert report.added == 10 and [p.published for p in papers] == ["2024-03-01"] * 10
     assert pages[0] == ("0", "10", "all:retrieval") and len(pages) == 1

@@ -36,9 +36,11 @@ def send_digests(home: Path, store: Any, settings: MailSettings, period: str, *,
     `config`: the configuration in force when it is not just the home's (a server's, with its overrides),
     so its links are signed with the key the server checks."""
     secret = signing_secret(home, config)
-    builder = DigestBuilder(home, store, settings, secret, period, day or date.today(), index=index)
-    subs = builder.mail.subscriptions(period=period, status="active")
-    if on_total:
-        on_total(len(subs))
-    queued = builder.enqueue_all(subs, advance)
+    # One run of a period at a time, on any node: the period day's window is fixed once.
+    with store.exclusive(f"digest-{period}"):
+        builder = DigestBuilder(home, store, settings, secret, period, day or date.today(), index=index)
+        subs = builder.mail.subscriptions(period=period, status="active")
+        if on_total:
+            on_total(len(subs))
+        queued = builder.enqueue_all(subs, advance)
     return DigestRunReport(queued, deliver(home, store, settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -373,7 +374,7 @@ class SQLiteStore:
     def exclusive(self, name: str) -> Iterator[None]:
         """Run a block while no other process using this store runs one under the same name (delivering
         the outbox): a lock file beside the database."""
-        with file_lock(self.path.parent / f"{name}.lock"):
+        with file_lock(self.path.parent / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.lock"):
             yield
 
     def hold(self, *names: str) -> None:
