@@ -45,6 +45,7 @@ CHAMPIONS = 256
 # A phrase check reads its candidates' tokens with a gather that costs about this many times a plain
 # pass over the same number of tokens; past that share of a segment, one pass over all its tokens wins.
 SCAN_COST = 8
+_SCAN_SLICE = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -984,7 +985,10 @@ def _contiguous_scan(seg: _Segment, rows: np.ndarray, fields: tuple[int, ...], w
     span = len(tokens) - len(want) + 1
     if span <= 0:
         return _EMPTY_I
-    pos = np.flatnonzero(tokens[:span] == want[0])
+    # in slices: the comparison's booleans stay in cache (about twice as fast as one pass over 150M tokens)
+    parts = [np.flatnonzero(tokens[lo:min(lo + _SCAN_SLICE, span)] == want[0]) + lo
+             for lo in range(0, span, _SCAN_SLICE)]
+    pos = np.concatenate(parts) if parts else _EMPTY_I
     for k in range(1, len(want)):
         pos = pos[tokens[pos + k] == want[k]]
     # offsets[3r+f] is where row r's field f begins: the slot holding a position names its row and field
