@@ -1,5 +1,6 @@
 """Accounts and their limits: password strength (site and CLI), sign-up limits that count only accounts
-made, log-in limits per name and address kept in the store across server processes and restarts."""
+made, log-in limits per name and address kept in the store across server processes and restarts; on
+SQLite and on PostgreSQL (`store_home`)."""
 
 from __future__ import annotations
 
@@ -49,22 +50,22 @@ def test_common_and_weak_passwords_are_refused_in_plain_words() -> None:
     assert password_problem("carol1990", user_inputs=("carol",)) is not None  # the name itself helps guess
 
 
-def test_user_add_uses_the_same_password_check(home: Path) -> None:
-    refused = run_cli(home, "user", "add", "alice", "--password-stdin", input="12345678\n")
+def test_user_add_uses_the_same_password_check(store_home: Path) -> None:
+    refused = run_cli(store_home, "user", "add", "alice", "--password-stdin", input="12345678\n")
     assert refused.returncode == 1
     assert refused.stderr.startswith("paperwire: That password is too easy to guess") and \
         refused.stderr.count("\n") == 1
-    bad_name = run_cli(home, "user", "add", "x", "--password-stdin", input=STRONG + "\n")
+    bad_name = run_cli(store_home, "user", "add", "x", "--password-stdin", input=STRONG + "\n")
     assert bad_name.returncode != 0
-    made = run_cli(home, "user", "add", "alice", "--password-stdin", input=STRONG + "\n")
+    made = run_cli(store_home, "user", "add", "alice", "--password-stdin", input=STRONG + "\n")
     assert made.returncode == 0, made.stderr
 
 
 # ------------------------------------------------------------ the store's counters
 
 
-def test_buckets_are_taken_all_or_none_and_given_back(home: Path) -> None:
-    store = open_store(home)
+def test_buckets_are_taken_all_or_none_and_given_back(store_home: Path) -> None:
+    store = open_store(store_home)
     try:
         limits = RateLimits(store)
         pair, name = Bucket("login", "1.2.3.4|ann", 2, 300), Bucket("login_name", "ann", 3, 300)
@@ -96,10 +97,10 @@ def _take_many(home: str, n: int, queue: multiprocessing.Queue) -> None:
         store.close()
 
 
-def test_two_processes_share_one_limit(home: Path) -> None:
-    open_store(home).close()
+def test_two_processes_share_one_limit(store_home: Path) -> None:
+    open_store(store_home).close()
     queue: multiprocessing.Queue = multiprocessing.Queue()
-    workers = [multiprocessing.Process(target=_take_many, args=(str(home), 20, queue)) for _ in range(2)]
+    workers = [multiprocessing.Process(target=_take_many, args=(str(store_home), 20, queue)) for _ in range(2)]
     for worker in workers:
         worker.start()
     granted = [queue.get(timeout=120) for _ in workers]
@@ -111,9 +112,9 @@ def test_two_processes_share_one_limit(home: Path) -> None:
 # ------------------------------------------------------------ on the site
 
 
-def test_sign_up_counts_only_accounts_made(home: Path) -> None:
+def test_sign_up_counts_only_accounts_made(store_home: Path) -> None:
     limits = {"PAPERWIRE_RATE_LIMIT_SIGNUP": "2/3600", "PAPERWIRE_RATE_LIMIT_SIGNUP_FAILED": "4/3600"}
-    with serve(home, limits) as base:
+    with serve(store_home, limits) as base:
         client = client_at(base)
         assert post_form(client, "/signup", username="first", password=STRONG).status_code == 303
         for weak in WEAK[:3]:  # three typos
@@ -138,9 +139,9 @@ def test_sign_up_counts_only_accounts_made(home: Path) -> None:
         assert 'value="emailer"' in bad_email.text
 
 
-def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out(home: Path) -> None:
+def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out(store_home: Path) -> None:
     limits = {"PAPERWIRE_RATE_LIMIT_LOGIN": "10/300", "PAPERWIRE_RATE_LIMIT_LOGIN_NAME": "15/300"}
-    with serve(home, limits) as base:
+    with serve(store_home, limits) as base:
         owner = client_at(base, "127.0.0.2")
         assert post_form(owner, "/signup", username="victim", password=STRONG).status_code == 303
         attacker = client_at(base, "127.0.0.1")
@@ -161,15 +162,15 @@ def test_wrong_passwords_from_one_address_do_not_lock_the_owner_out(home: Path) 
                          password=STRONG).status_code == 429
 
 
-def test_log_in_limit_holds_across_two_servers_and_a_restart(home: Path) -> None:
+def test_log_in_limit_holds_across_two_servers_and_a_restart(store_home: Path) -> None:
     """Two app instances on one home (as `serve --workers 2` makes), then a fresh one after they stop."""
     limits = {"PAPERWIRE_RATE_LIMIT_LOGIN": "10/300"}
-    with serve(home, limits) as first, serve(home, limits) as second:
+    with serve(store_home, limits) as first, serve(store_home, limits) as second:
         clients = [client_at(first), client_at(second)]
         codes = Counter(post_form(clients[i % 2], "/login", username="nobody", password="wrong guess").status_code
                         for i in range(40))
         assert codes == {401: 10, 429: 30}
-    with serve(home, limits) as restarted:
+    with serve(store_home, limits) as restarted:
         again = post_form(client_at(restarted), "/login", username="nobody", password="wrong guess")
         assert again.status_code == 429
 
@@ -181,10 +182,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_serve_with_two_workers_lets_ten_wrong_logins_through(home: Path) -> None:
+def test_serve_with_two_workers_lets_ten_wrong_logins_through(store_home: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "PAPERWIRE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "paperwire.cli", "--home", str(home), "serve", "--port",
+    env = {**os.environ, "PAPERWIRE_HOME": str(store_home), "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "paperwire.cli", "--home", str(store_home), "serve", "--port",
                                str(port), "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"

@@ -9,6 +9,7 @@ order and a node's index that reads `rev > last seen` never skips a paper commit
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -72,6 +73,17 @@ def _pool(url: str) -> ConnectionPool:
                                   configure=_configure)
             _pools[url] = pool
         return pool
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child starts its own pools: the parent's connections and pool threads are the parent's
+    (closing them here would end the parent's sessions)."""
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 def close_pools() -> None:
