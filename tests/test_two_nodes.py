@@ -1,0 +1,75 @@
+"""Two paperwire sites, each with its own home and search index, on one PostgreSQL database (as two
+nodes behind a load balancer): a vote through one shows on the other at its next request, and a paper
+written through one becomes searchable on both once each has caught its index up with the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from conftest import fresh_database
+from web_server import csrf_of, serve_app, signed_up_client
+
+from paperwire.model import make_paper
+from paperwire.store import open_store
+
+DAY = "2024-05-02"
+
+
+def node_home(path: Path, url: str) -> Path:
+    path.mkdir()
+    (path / "config.toml").write_text(f"PAPERWIRE_DATABASE_URL = {json.dumps(url)}\n")
+    return path
+
+
+def paper(number: int, title: str, abstract: str) -> object:
+    return make_paper(title=title, abstract=abstract, arxiv_id=f"2405.{number:05d}v1", authors=["Nodo Uno"],
+                      categories=["cs.DC"], listed_on=DAY, source="test")
+
+
+def upvotes(base: str, paper_id: str) -> int:
+    entries = httpx.get(f"{base}/api/daily_papers?date={DAY}&limit=50", timeout=30).json()
+    return {e["paper"]["id"]: e["paper"]["upvotes"] for e in entries}[paper_id]
+
+
+def found(base: str, query: str) -> list[str]:
+    hits = httpx.get(f"{base}/api/papers/search", params={"q": query, "limit": 5}, timeout=60).json()
+    return [hit["paper"]["id"] for hit in hits]
+
+
+def test_two_nodes_share_votes_and_papers(postgres_server: str, tmp_path: Path) -> None:
+    url = fresh_database(postgres_server)
+    first_home, second_home = node_home(tmp_path / "a", url), node_home(tmp_path / "b", url)
+    store = open_store(first_home)
+    try:
+        store.upsert_papers([paper(1, "Consensus for replicated logs", "Raft-style consensus keeps logs equal."),
+                             paper(2, "Gossip membership at scale", "Nodes learn who is alive by gossip."),
+                             paper(3, "Vector clocks revisited", "Causality between events on many nodes.")])
+    finally:
+        store.close()
+
+    with serve_app(first_home) as (first, first_app), serve_app(second_home) as (second, second_app):
+        assert upvotes(first, "2405.00002") == upvotes(second, "2405.00002") == 0
+        voter = signed_up_client(first, "nodevoter")
+        token = csrf_of(voter.get("/papers/2405.00002").text)
+        voted = voter.post("/papers/2405.00002/vote", data={"csrf_token": token, "action": "up"},
+                           headers={"accept": "application/json"})
+        assert voted.status_code == 200 and voted.json()["voted"] is True
+        assert upvotes(second, "2405.00002") == 1 and upvotes(first, "2405.00002") == 1
+
+        # The account made on the first node signs in on the second.
+        other = httpx.Client(base_url=second, follow_redirects=False, timeout=30)
+        login = other.post("/login", data={"csrf_token": csrf_of(other.get("/login").text),
+                                           "username": "nodevoter", "password": "correct horse battery"})
+        assert login.status_code == 303
+
+        store = open_store(first_home)
+        try:
+            store.upsert_papers([paper(4, "Quorum leases for fast reads", "Leases let a quorum serve reads.")])
+        finally:
+            store.close()
+        for app in (first_app, second_app):
+            app.state.site.refresh_index()
+        assert found(first, "quorum leases")[:1] == ["2405.00004"]
+        assert found(second, "quorum leases")[:1] == ["2405.00004"]
