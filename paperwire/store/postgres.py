@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.abc import Buffer
 from psycopg.adapt import Loader
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from paperwire.model import Paper
 from paperwire.store.base import DatabaseUnavailable, UpsertResult
@@ -70,7 +70,7 @@ def _pool(url: str) -> ConnectionPool:
                 raise DatabaseUnavailable(f"cannot connect to the database at {safe_url(url)}: {reason}") from None
             pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=True, name="paperwire",
                                   kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
-                                  configure=_configure)
+                                  configure=_configure, check=ConnectionPool.check_connection)
             _pools[url] = pool
         return pool
 
@@ -105,10 +105,27 @@ class PostgresStore(SQLiteStore):
         self._lock = threading.RLock()
         self._depth = 0
         self._pool = _pool(url)
-        self._raw = self._pool.getconn(timeout=CONNECT_TIMEOUT * 3)
-        self.conn = PostgresConnection(self._raw, _IDENTITY)  # type: ignore[assignment]
+        self.conn = PostgresConnection(self._getconn(), _IDENTITY, self._reconnect)  # type: ignore[assignment]
         if not readonly:
             self.migrate()
+
+    @property
+    def _raw(self) -> psycopg.Connection:
+        return self.conn.live()
+
+    def _getconn(self) -> psycopg.Connection:
+        try:
+            return self._pool.getconn(timeout=CONNECT_TIMEOUT)
+        except PoolTimeout:
+            raise DatabaseUnavailable(f"the database at {self.path} is not answering") from None
+
+    def _reconnect(self, dropped: psycopg.Connection | None) -> psycopg.Connection:
+        """After the server dropped this store's connection (a restart): the pool discards it, a new one
+        comes, or DatabaseUnavailable while the server is still away."""
+        self._depth = 0  # whatever transaction was open ended with the connection
+        if dropped is not None:
+            self._pool.putconn(dropped)
+        return self._getconn()
 
     # ------------------------------------------------------------ schema
 
@@ -192,6 +209,6 @@ class PostgresStore(SQLiteStore):
         return {**super().stats(), "backend": "postgresql"}
 
     def close(self) -> None:
-        raw, self._raw = self._raw, None
+        raw, self.conn.raw = self.conn.raw, None
         if raw is not None:
             self._pool.putconn(raw)

@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paperwire.store import DatabaseUnavailable
 from paperwire.web import api, feeds, library_routes, mail_routes, map_routes, pages, topic_routes, trends
 from paperwire.web.errors import plain_validation_error
 from paperwire.web.fast_path import CachedAnswers
@@ -31,6 +32,7 @@ log = logging.getLogger("paperwire.web")
 # 8 threads 435 req/s, p99 177 ms).
 WEB_THREADS = 3
 WORKER_HEALTHCHECK_SECONDS = 60
+DATABASE_AWAY = "The database is not answering; try again in a moment."
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -127,6 +129,12 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, DatabaseUnavailable):  # the shared database is away (restart, network): say so, retry
+            log.error("%s: %s", request.url.path, exc)
+            if _wants_json(request):
+                return json_error(503, DATABASE_AWAY, {"Retry-After": "5"})
+            return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>paperwire</title><p>{DATABASE_AWAY}",
+                                503, {"Retry-After": "5"})
         log.exception("unhandled error on %s", request.url.path)
         if _wants_json(request):
             return json_error(500, "internal error")
