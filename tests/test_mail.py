@@ -47,8 +47,9 @@ def smtp() -> Iterator[Recorder]:
 
 
 @pytest.fixture
-def mail_home(tmp_path: Path) -> Path:
-    home = tmp_path / "home"
+def mail_home(store_home: Path) -> Path:
+    """The seed pages ingested, on SQLite or on PostgreSQL (every test taking it runs on both)."""
+    home = store_home
     store = open_store(home)
     try:
         ingest_paths(store, SEEDS, fmt="hf-page")
