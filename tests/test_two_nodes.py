@@ -108,3 +108,51 @@ def test_a_node_answers_503_while_the_database_is_away_and_recovers_by_itself(tm
     finally:
         server.cleanup()
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_nodes_starting_together_migrate_once(postgres_server: str, tmp_path: Path) -> None:
+    """Four stores opened at once on an empty database: one applies the migrations, the others wait
+    their turn and find them applied."""
+    import threading
+
+    from paperwire.store.migrations import MIGRATIONS
+
+    url = fresh_database(postgres_server)
+    homes = [node_home(tmp_path / f"node{n}", url) for n in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(homes))
+
+    def open_one(home: Path) -> None:
+        start.wait()
+        try:
+            open_store(home).close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(home,)) for home in homes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    store = open_store(homes[0])
+    try:
+        applied = [name for (name,) in store.conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
+        assert applied == sorted(name for name, _ in MIGRATIONS) and store.schema_version() == len(MIGRATIONS)
+    finally:
+        store.close()
+
+
+def test_a_wrong_or_unreachable_database_url_is_one_line(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    home = tmp_path / "home"
+    wrong = run_cli(home, "--database-url", "mysql://db.example/papers", "stats")
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.stderr == "paperwire: --database-url: use a postgresql://USER@HOST/DATABASE URL, not " \
+                           "'mysql://db.example/papers'\n"
+    away = run_cli(home, "--database-url", f"postgresql://reader:secret@/papers?host={tmp_path}", "stats")
+    assert away.returncode == 1 and away.stdout == "" and len(away.stderr.splitlines()) == 1
+    shown = f"postgresql://reader:***@/papers?host={tmp_path}"  # the password left out
+    assert away.stderr.startswith(f"paperwire: cannot connect to the database at {shown}: ")
+    assert "secret" not in away.stderr and not (home / "paperwire.sqlite3").exists()
