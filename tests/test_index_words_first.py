@@ -51,7 +51,7 @@ def test_words_first_then_vectors_in_checkpoints(seed_home: Path, tmp_path: Path
         report = index.verify()
         assert report.ok, report.problems  # missing vectors are a backlog, not a fault
         assert report.to_dict()["coverage"] == {"embedder": index.embedder.name, "vectors": 0,
-                                                "papers": store.count_papers()}
+                                                "papers": store.count_papers(), "embedders": {}}
 
         assert index.embed_pending(limit=100) == 100
         index.save()
