@@ -138,17 +138,18 @@ def run_embed_job(home: Path, store: Store, *, kind: str = "minilm", limit: int 
             try:
                 for chunk in _chunks(ids, checkpoint):
                     papers = store.get_papers(chunk)
-                    texts = {text_key(t): t for t in (text_for_embedding(papers[pid]) for pid in chunk
-                                                       if pid in papers)}
-                    known = cache.get_many(embedder.name, list(texts), embedder.dim)
-                    todo = [(key, text) for key, text in texts.items() if key not in known]
+                    texts = [text_for_embedding(papers[pid]) for pid in chunk if pid in papers]
+                    keys = [text_key(text) for text in texts]
+                    known = cache.get_many(embedder.name, keys, embedder.dim)
+                    todo = list({key: text for key, text in zip(keys, texts, strict=True) if key not in known}.items())
                     if limit is not None:
                         todo = todo[:max(0, limit - embedded)]
                     if todo:
                         vectors = _unit_rows(encoder([text for _, text in todo]), embedder.dim)
                         cache.put_many(embedder.name, list(zip((key for key, _ in todo), vectors, strict=True)))
                         embedded += len(todo)
-                    covered += len(known) + len(todo)
+                    have = known.keys() | {key for key, _ in todo}
+                    covered += sum(key in have for key in keys)  # papers, not texts: two may share one text
                     _record_coverage(home, embedder.name, len(ids), covered)
                     bar(len(chunk))
                     if limit is not None and embedded >= limit:
@@ -174,7 +175,8 @@ def _count_covered(store: Store, cache: EmbeddingCache, name: str, dim: int, ids
     for chunk in _chunks(ids, 10_000):
         papers = store.get_papers(chunk)
         keys = [text_key(text_for_embedding(p)) for p in papers.values()]
-        covered += len(cache.get_many(name, keys, dim))
+        found = cache.get_many(name, keys, dim)
+        covered += sum(key in found for key in keys)
     return covered
 
 
