@@ -172,4 +172,3 @@ def test_bad_device_and_second_job(static_home: Path) -> None:
     assert busy.returncode == 2 and "another process is making" in busy.stderr
     assert (index_dir(static_home) / "manifest.json").read_text() == manifest
     assert not _minilm_keys(static_home)
-
