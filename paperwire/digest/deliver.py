@@ -20,9 +20,9 @@ Temporary failures (no connection, 4xx) retry with exponential backoff within th
 queued for the next run; permanent ones (5xx) and mails past max_attempts are marked failed.
 A mail still waiting on its backoff when a run starts is not tried, but it is reported (`deferred`)
 and counted as not delivered: a run never says all is well while mail sits in the outbox.
-One process delivers at a time (the store's exclusive lock: HOME/outbox.lock on SQLite, an advisory
-lock shared by every node on PostgreSQL) so overlapping cron runs or nodes cannot send the same row
-twice.
+Overlapping cron runs or server nodes never send a mail twice: each attempt is made under the
+mail's claim (paperwire/store/mail.py). On PostgreSQL runs go side by side, each passing over the
+mails another one holds; on SQLite one run delivers at a time (a lock file beside the database).
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from pathlib import Path
 from paperwire.digest.settings import MailSettings
 from paperwire.store.mail import QUEUED, MailStore, OutboxItem
 
-LOCK_NAME = "outbox"  # the store lock that one delivery at a time holds
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
@@ -135,9 +134,8 @@ def _data_bytes(message: bytes) -> bytes:
 
 
 def send_one(smtp: smtplib.SMTP, settings: MailSettings, mail: MailStore, item: OutboxItem) -> str:
-    """One mail over an open session: 'sent', 'uncertain' or 'skipped'; raises on failure."""
-    if mail.status(item.id) != QUEUED:
-        return "skipped"  # unsubscribed or handled since it was listed
+    """One mail over an open session, under its claim (`MailStore.claim`): 'sent', 'uncertain' or
+    'skipped'; raises on failure."""
     try:
         _check(*smtp.mail(settings.from_address), "MAIL FROM", (250,))
         _check(*smtp.rcpt(item.recipient), f"RCPT TO {item.recipient}", (250, 251))
@@ -167,7 +165,7 @@ def deliver(home: Path, store: object, settings: MailSettings, *, kinds: tuple[s
     """Send every due mail in the outbox (all kinds, or only `kinds`)."""
     mail = MailStore(store)  # type: ignore[arg-type]
     report = DeliveryReport()
-    with mail.store.exclusive(LOCK_NAME):
+    with mail.delivery_run():
         report.recovered = mail.recover_interrupted()
         now = time.time()
         items = mail.due(now, kinds=kinds)
@@ -175,7 +173,7 @@ def deliver(home: Path, store: object, settings: MailSettings, *, kinds: tuple[s
         smtp: smtplib.SMTP | None = None
         try:
             for position, item in enumerate(items):
-                smtp, unreachable = _deliver_with_retries(item, settings, mail, report, sleep, smtp)
+                smtp, unreachable = _deliver_with_retries(item, settings, mail, report, sleep, smtp, due_by=now)
                 if unreachable:
                     # The rest would fail the same way: leave them queued for the next run.
                     rest = items[position + 1:]
@@ -198,45 +196,50 @@ def deliver(home: Path, store: object, settings: MailSettings, *, kinds: tuple[s
 
 
 def _deliver_with_retries(item: OutboxItem, settings: MailSettings, mail: MailStore, report: DeliveryReport,
-                          sleep: Callable[[float], None],
-                          smtp: smtplib.SMTP | None) -> tuple[smtplib.SMTP | None, bool]:
-    """Deliver one mail: (session to reuse, whether the server was unreachable)."""
+                          sleep: Callable[[float], None], smtp: smtplib.SMTP | None, *,
+                          due_by: float) -> tuple[smtplib.SMTP | None, bool]:
+    """Deliver one mail: (session to reuse, whether the server was unreachable). Each attempt holds the
+    mail's claim; a mail another delivery holds, or one no longer queued, is left to it."""
     for attempt in range(settings.retries + 1):
-        try:
-            if smtp is None:
-                smtp = connect(settings)
-            outcome = send_one(smtp, settings, mail, item)
-            if outcome in ("sent", "uncertain"):
-                report.sent += 1
-            if outcome == "uncertain":
-                report.uncertain += 1
-            if outcome != "sent":
-                smtp = _drop(smtp)
-            return smtp, False
-        except PermanentFailure as exc:
-            mail.mark_failed(item.id, str(exc))
-            report.failed += 1
-            report.failed_for_good += 1
-            report.errors.append(str(exc))
-            report.undelivered[item.id] = str(exc)
-            return _reset(smtp), False
-        except TemporaryFailure as exc:
-            smtp = _drop(smtp)
-            # Each try counts once: mark_sending already counted a try that reached the body.
-            mail.mark_retry(item.id, str(exc), time.time() + settings.backoff * 2 ** (attempt + 1),
-                            counted=mail.status(item.id) != QUEUED)
-            if attempt < settings.retries:
-                report.retries += 1
-                sleep(settings.backoff * 2 ** attempt)
-                continue
-            report.failed += 1
-            report.errors.append(str(exc))
-            report.undelivered[item.id] = str(exc)
-            attempts = mail.attempts(item.id)
-            if attempts >= settings.max_attempts:
-                mail.mark_failed(item.id, f"{exc} (gave up after {attempts} attempts)")
+        # The first attempt only while the mail is still due (another run may have tried it since it
+        # was listed); retries of this run's own attempts come before their backoff is up.
+        with mail.claim(item.id, due_by=due_by if attempt == 0 else None) as held:
+            if not held:
+                return smtp, False
+            try:
+                if smtp is None:
+                    smtp = connect(settings)
+                outcome = send_one(smtp, settings, mail, item)
+                if outcome in ("sent", "uncertain"):
+                    report.sent += 1
+                if outcome == "uncertain":
+                    report.uncertain += 1
+                if outcome != "sent":
+                    smtp = _drop(smtp)
+                return smtp, False
+            except PermanentFailure as exc:
+                mail.mark_failed(item.id, str(exc))
+                report.failed += 1
                 report.failed_for_good += 1
-            return None, isinstance(exc, Unreachable)
+                report.errors.append(str(exc))
+                report.undelivered[item.id] = str(exc)
+                return _reset(smtp), False
+            except TemporaryFailure as exc:
+                smtp = _drop(smtp)
+                # Each try counts once: mark_sending already counted a try that reached the body.
+                mail.mark_retry(item.id, str(exc), time.time() + settings.backoff * 2 ** (attempt + 1),
+                                counted=mail.status(item.id) != QUEUED)
+                if attempt == settings.retries:
+                    report.failed += 1
+                    report.errors.append(str(exc))
+                    report.undelivered[item.id] = str(exc)
+                    attempts = mail.attempts(item.id)
+                    if attempts >= settings.max_attempts:
+                        mail.mark_failed(item.id, f"{exc} (gave up after {attempts} attempts)")
+                        report.failed_for_good += 1
+                    return None, isinstance(exc, Unreachable)
+        report.retries += 1
+        sleep(settings.backoff * 2 ** attempt)  # not holding the claim
     return smtp, False
 
 

@@ -6,15 +6,28 @@ before the body is written; `sent` right after the server's 250. A process kille
 leaves `sending`, which `recover_interrupted` counts as delivered: see paperwire/digest/deliver.py
 for why. `sent_items` is written in the same transaction as the digest it belongs to, so a paper
 is never put in two digests for one subscriber; a digest that finally fails gives its papers back.
+
+Several deliveries at once (cron runs, server nodes): on SQLite they take turns (`delivery_run`, a
+lock file beside the database: one writer anyway). On PostgreSQL they run side by side and `claim`
+each mail: its row is locked with FOR UPDATE SKIP LOCKED until `sending` is committed, so another
+delivery passes over it instead of waiting for this one's SMTP round trips, and a session lock on the
+mail is held for the whole attempt, so another delivery neither takes it while its outcome is being
+written nor counts it interrupted while its body is on the wire. A killed sender's session ends, and
+with it both locks.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from paperwire.store.base import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from paperwire.store.sqlite import SQLiteStore
@@ -25,6 +38,9 @@ _NOW = "(strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
 PERIODS = ("daily", "weekly")
 PENDING, ACTIVE, UNSUBSCRIBED = "pending", "active", "unsubscribed"
 QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
+DELIVERY_LOCK = "outbox"  # the store lock one delivery at a time holds where rows are not locked (SQLite)
+# Seed of the session lock a delivery holds on one mail (PostgreSQL): hashtextextended(this, outbox id).
+_MAIL_LOCK = "paperwire-outbox-mail"
 
 
 @dataclass
@@ -80,6 +96,7 @@ class MailStore:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
         self.conn = store.conn
+        self._claim: ExitStack | None = None  # the open transaction of a claimed mail, until `sending`
 
     # ------------------------------------------------------------ subscriptions
 
@@ -251,21 +268,83 @@ class MailStore:
         row = self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'queued'").fetchone()
         return row[0]
 
+    def delivery_run(self) -> AbstractContextManager[Any]:
+        """Held around one delivery run: on SQLite one run at a time (any process using the database);
+        on PostgreSQL runs go side by side, each mail claimed on its own (`claim`)."""
+        return nullcontext() if self.store.ROW_LOCKS else self.store.exclusive(DELIVERY_LOCK)
+
+    @contextmanager
+    def claim(self, outbox_id: int, *, due_by: float | None = None) -> Iterator[bool]:
+        """Hold one queued mail for one delivery attempt (the block); yields whether this caller has it:
+        False when another delivery has it, or it is no longer queued, or (with `due_by`) its next
+        attempt is later. See the module docstring for the locks; the block's writes up to
+        `mark_sending` (or a retry or failure written before it) commit with the claim."""
+        due = " AND next_attempt_at <= ?" if due_by is not None else ""
+        args: tuple[Any, ...] = (outbox_id,) if due_by is None else (outbox_id, due_by)
+        if not self.store.ROW_LOCKS:  # one delivery at a time (`delivery_run`): whether it is still queued
+            yield self.conn.execute("SELECT 1 FROM outbox WHERE id = ? AND status = 'queued'" + due,
+                                    args).fetchone() is not None
+            return
+        claim = ExitStack()
+        claim.enter_context(self.store.transaction())
+        locked = False
+        try:
+            row = self.conn.execute("SELECT id FROM outbox WHERE id = ? AND status = 'queued'" + due +
+                                    " FOR UPDATE SKIP LOCKED", args).fetchone()
+            locked = row is not None and bool(self.conn.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(?, CAST(? AS BIGINT)))",
+                (_MAIL_LOCK, outbox_id)).fetchone()[0])
+            if not locked:
+                claim.close()
+                yield False
+                return
+            self._claim = claim
+            yield True
+            self._end_claim()
+        except BaseException:
+            self._claim = None
+            claim.__exit__(*sys.exc_info())  # rolls back what the claim had not committed
+            raise
+        finally:
+            if locked:
+                try:
+                    self.conn.execute("SELECT pg_advisory_unlock(hashtextextended(?, CAST(? AS BIGINT)))",
+                                      (_MAIL_LOCK, outbox_id))
+                except DatabaseUnavailable:
+                    pass  # the session is gone, and its locks with it
+
+    def _end_claim(self) -> None:
+        """Commit the open claim's transaction (and with it release its row lock), if there is one."""
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            claim.close()
+
     def recover_interrupted(self) -> int:
-        """Mails left in `sending` by a killed process: the server already had their body; count them sent."""
+        """Mails left in `sending` by a killed process: the server already had their body; count them sent.
+        On PostgreSQL only those no live delivery holds (its session lock on the mail): the others are
+        on their way."""
+        error = "delivery was interrupted after the server took the message; counted as sent"
         with self.store.transaction():
+            if not self.store.ROW_LOCKS:
+                cur = self.conn.execute(f"UPDATE outbox SET status = 'sent', sent_at = {_NOW}, last_error = ? "
+                                        "WHERE status = 'sending'", (error,))
+                return cur.rowcount
+            # Materialised first so the transaction's locks are tried on `sending` rows only.
             cur = self.conn.execute(
-                f"UPDATE outbox SET status = 'sent', sent_at = {_NOW}, "
-                "last_error = 'delivery was interrupted after the server took the message; counted as sent' "
-                "WHERE status = 'sending'")
+                "WITH interrupted AS MATERIALIZED (SELECT id FROM outbox WHERE status = 'sending') "
+                f"UPDATE outbox SET status = 'sent', sent_at = {_NOW}, last_error = ? WHERE id IN "
+                "(SELECT id FROM interrupted WHERE pg_try_advisory_xact_lock(hashtextextended(?, id)))",
+                (error, _MAIL_LOCK))
             return cur.rowcount
 
     def mark_sending(self, outbox_id: int) -> bool:
-        """queued → sending; False if someone else changed it (for example an unsubscribe)."""
+        """queued → sending, committed before this returns (a claim's transaction too): the body may
+        go to the server only after this. False if someone else changed it (for example an unsubscribe)."""
         with self.store.transaction():
             cur = self.conn.execute("UPDATE outbox SET status = 'sending', attempts = attempts + 1 "
                                     "WHERE id = ? AND status = 'queued'", (outbox_id,))
-            return cur.rowcount > 0
+        self._end_claim()
+        return cur.rowcount > 0
 
     def mark_sent(self, outbox_id: int) -> None:
         with self.store.transaction():

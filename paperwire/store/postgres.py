@@ -98,6 +98,7 @@ class PostgresStore(SQLiteStore):
 
     BEGIN = "BEGIN"
     INTEGRITY_ERRORS = (psycopg.IntegrityError,)
+    ROW_LOCKS = True  # FOR UPDATE SKIP LOCKED: deliveries on several nodes claim outbox rows side by side
 
     def __init__(self, url: str, *, readonly: bool = False) -> None:  # noqa: D107 - no SQLite file here
         self.url = url

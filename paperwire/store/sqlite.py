@@ -64,6 +64,9 @@ class SQLiteStore:
 
     BEGIN = "BEGIN IMMEDIATE"  # a write lock from the start: two writers never deadlock on an upgrade
     INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)  # a constraint refused a write
+    # Whether the database locks single rows, so concurrent workers can claim rows one by one (the
+    # outbox); SQLite has one writer at a time, and its workers take turns instead.
+    ROW_LOCKS = False
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
