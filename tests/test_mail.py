@@ -23,9 +23,10 @@ import httpx
 import pytest
 import uvicorn
 
+from paperwire.config import load_config
 from paperwire.digest.compose import InvalidEmail, validate_email
 from paperwire.digest.digests import DigestBuilder
-from paperwire.digest.schedule import WEEKDAYS, DigestTimes, ScheduleConfigError, parse_times
+from paperwire.digest.schedule import WEEKDAYS, DigestScheduler, DigestTimes, ScheduleConfigError, parse_times
 from paperwire.digest.settings import MailSettings
 from paperwire.digest.tokens import CONFIRM, read_token
 from paperwire.ingest import ingest_paths
@@ -517,6 +518,41 @@ def test_serve_sends_the_digests_on_its_schedule(mail_home: Path, smtp: Recorder
     with WebServer(mail_home):
         time.sleep(1.0)
     assert len(smtp.messages) == 3
+
+
+def test_two_schedules_run_a_period_day_once(mail_home: Path, smtp: Recorder, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two schedules due at once, as on two nodes (on PostgreSQL each with its own home on the shared
+    database; on SQLite two processes of one home): one runs the day's digests while the other passes,
+    and the other's next check finds the day done."""
+    mail_env(monkeypatch, smtp.port)
+    emails = ["node1@example.org", "node2@example.org", "node3@example.org"]
+    activate(mail_home, *emails)
+    other_home = mail_home
+    if (mail_home / "config.toml").exists():  # PostgreSQL: a second node's home, same database
+        other_home = tmp_path / "other-node"
+        other_home.mkdir()
+        (other_home / "config.toml").write_text((mail_home / "config.toml").read_text())
+    times = DigestTimes(dt_time(0, 0), (date.today().weekday() + 1) % 7)  # daily only
+    first, second = DigestScheduler(mail_home, load_config(mail_home), times), \
+        DigestScheduler(other_home, load_config(other_home), times)
+    smtp.stall_rcpt_at = 1  # the first schedule is part-way through its run when the second checks
+    ran: dict[str, list[dict[str, Any]]] = {}
+    running = threading.Thread(target=lambda: ran.setdefault("first", first.tick()))
+    running.start()
+    try:
+        assert smtp.stalled.wait(60)
+        # The second passes on the day; its check may still deliver due mail, so it runs beside.
+        checking = threading.Thread(target=lambda: ran.setdefault("second", second.tick()))
+        checking.start()
+    finally:
+        smtp.release.set()
+    running.join(timeout=60)
+    checking.join(timeout=60)
+    assert [r["queued"] for r in ran["first"]] == [3] and ran["second"] == []
+    assert "daily" in first.done and "daily" not in second.done
+    assert second.tick() == [] and second.done["daily"] == date.today().isoformat()
+    assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == sorted(emails)  # each once
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS: aiosmtpd cannot tell

@@ -6,7 +6,13 @@ mon) the weekly ones too. In between, every check delivers mail that is due for 
 is the same as `paperwire digest send`, and as safe to repeat: a digest is queued once per
 subscriber and period day, so a restart after the day's run queues nothing twice.
 
-With several server processes only one runs the schedule (an flock on HOME/digest-schedule.lock).
+With several server processes on one home only one runs the schedule (an flock on
+HOME/digest-schedule.lock). With several nodes on one database each runs its own, and one actor takes
+each period day: a node runs a period's digests only while it holds the store's exclusive lock of
+the period's schedule (an advisory lock on PostgreSQL, as harvests take), and records the day as done
+in the store, so the other nodes pass while it runs and find the day done afterwards. A node killed
+part-way records nothing and releases the lock: the next node's check runs the day (queueing is
+idempotent, so nothing is queued twice).
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from paperwire.digest.deliver import deliver
+from paperwire.digest.digests import period_key
 from paperwire.digest.run import send_digests
-from paperwire.digest.settings import MailConfigError, load_mail_settings
+from paperwire.digest.settings import MailConfigError, MailSettings, load_mail_settings
 from paperwire.host import FileLock
 from paperwire.store import open_store
+from paperwire.store.digest_windows import DigestWindows
 from paperwire.store.mail import MailStore
 
 log = logging.getLogger("paperwire.digest")
@@ -120,13 +128,11 @@ class DigestScheduler:
         store = open_store(self.home)
         try:
             for period in self.times.due(now, self.done):
-                report = send_digests(self.home, store, settings, period, day=now.date(),
-                                      index=_Lazy(self.index) if self.index else None, config=self.config)
-                self.done[period] = now.date().isoformat()
-                data = report.to_dict()
-                reports.append({"period": period, **data})
-                log.info("scheduled %s digests: %s queued, %s sent, %s failed", period, data["queued"],
-                         data["sent"], data["failed"])
+                data = self._run(store, settings, period, now)
+                if data is not None:
+                    reports.append({"period": period, **data})
+                    log.info("scheduled %s digests: %s queued, %s sent, %s failed", period, data["queued"],
+                             data["sent"], data["failed"])
             if not reports:
                 mail = MailStore(store)
                 due_at = mail.next_attempt_at()
@@ -135,6 +141,24 @@ class DigestScheduler:
         finally:
             store.close()
         return reports
+
+
+    def _run(self, store: Any, settings: MailSettings, period: str, now: datetime) -> dict[str, Any] | None:
+        """The period's digests for today unless another node runs them or ran them: the run's report,
+        or None when this node left it."""
+        day = now.date()
+        with store.exclusive(f"digest-schedule-{period}", wait=False) as ours:
+            if not ours:
+                return None  # another node is running it: the next check finds it done
+            windows = DigestWindows(store)
+            if not windows.scheduled_run_done(period, period_key(period, day)):
+                report = send_digests(self.home, store, settings, period, day=day,
+                                      index=_Lazy(self.index) if self.index else None, config=self.config)
+                windows.record_scheduled_run(period, period_key(period, day), day.isoformat())
+                self.done[period] = day.isoformat()
+                return report.to_dict()
+        self.done[period] = day.isoformat()
+        return None
 
 
 class _Lazy:

@@ -67,8 +67,9 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, Any]: ...
 
-    def exclusive(self, name: str) -> AbstractContextManager[None]:
-        """Run a block while no other process (on any node) runs one under the same name."""
+    def exclusive(self, name: str, *, wait: bool = True) -> AbstractContextManager[bool]:
+        """Run a block while no other process (on any node) runs one under the same name; yields whether
+        this one holds the name: always when it waits its turn, else False when another holds it."""
 
     def hold(self, *names: str) -> None:
         """In a write transaction: hold these names (sorted) until it ends, waiting for other holders."""

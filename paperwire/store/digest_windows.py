@@ -2,7 +2,8 @@
 
 The window of a period day is fixed by its first run and reused by re-runs, so a crash part-way
 through a digest run does not change what is new: it reaches from the store's rev at the previous
-period day's run (later ingests count once) to the rev at this one.
+period day's run (later ingests count once) to the rev at this one. A scheduled run that got through
+its period day is recorded too, so the other nodes' schedules leave that day alone.
 """
 
 from __future__ import annotations
@@ -59,3 +60,13 @@ class DigestWindows:
                 "SELECT id FROM papers WHERE (rev > ? AND rev <= ?) OR (listed_on > ? AND listed_on <= ?) ORDER BY rev",
                 (window.from_rev, window.to_rev, window.from_day, last_day))
         return [r[0] for r in rows]
+
+    def scheduled_run_done(self, period: str, period_day: str) -> bool:
+        """Whether a schedule (on any node) has run this period day's digests through."""
+        return self.store.conn.execute("SELECT 1 FROM meta WHERE key = ?",
+                                       (f"digest_scheduled:{period}:{period_day}",)).fetchone() is not None
+
+    def record_scheduled_run(self, period: str, period_day: str, day: str) -> None:
+        with self.store.transaction():
+            self.store.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                                    (f"digest_scheduled:{period}:{period_day}", json.dumps({"day": day})))

@@ -185,12 +185,16 @@ class PostgresStore(SQLiteStore):
         return str(self.conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
 
     @contextmanager
-    def exclusive(self, name: str) -> Iterator[None]:
+    def exclusive(self, name: str, *, wait: bool = True) -> Iterator[bool]:
         """A session advisory lock: one holder among every node; a killed holder's connection ends and
-        with it the lock."""
-        self.conn.execute("SELECT pg_advisory_lock(hashtextextended(?, 0))", (name,))
+        with it the lock. Yields whether this store holds it (unless `wait` is False, always)."""
+        if wait:
+            self.conn.execute("SELECT pg_advisory_lock(hashtextextended(?, 0))", (name,))
+        elif not self.conn.execute("SELECT pg_try_advisory_lock(hashtextextended(?, 0))", (name,)).fetchone()[0]:
+            yield False
+            return
         try:
-            yield
+            yield True
         finally:
             self.conn.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", (name,))
 

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from paperwire.host import file_lock
+from paperwire.host import FileLock
 from paperwire.model import TITLE_ID_PREFIX, Paper, merge_papers
 from paperwire.store.authors import add_paper_authors, link_variants, replace_paper_authors
 from paperwire.store.base import ADDED, UNCHANGED, UPDATED, PaperNotFound, UpsertResult
@@ -374,11 +374,16 @@ class SQLiteStore:
         return self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes
 
     @contextmanager
-    def exclusive(self, name: str) -> Iterator[None]:
+    def exclusive(self, name: str, *, wait: bool = True) -> Iterator[bool]:
         """Run a block while no other process using this store runs one under the same name (delivering
-        the outbox): a lock file beside the database."""
-        with file_lock(self.path.parent / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.lock"):
-            yield
+        the outbox): a lock file beside the database. Yields whether this process holds it (always,
+        unless `wait` is False and another holds it)."""
+        lock = FileLock(self.path.parent / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.lock")
+        held = lock.acquire(wait=wait)
+        try:
+            yield held
+        finally:
+            lock.release()
 
     def hold(self, *names: str) -> None:
         """In a write transaction: wait until no other transaction holds any of these names, and hold them
