@@ -565,22 +565,34 @@ def index_rebuild(ctx: click.Context, embedder: str | None, json_output: bool) -
 @click.option("--checkpoint", type=click.IntRange(min=1), default=None,
               help="Papers between two saves of the embedding cache (a kill loses at most this many).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or mps.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Embed on the Ray cluster at HOST:PORT (or ray://HOST:PORT); the vectors come back here.")
 @click.option("--no-switch", is_flag=True, help="Leave the index on its embedder even when all papers are covered.")
 @click.option("--json", "json_output", is_flag=True)
 @click.pass_context
 def index_embed(ctx: click.Context, embedder: str, limit: int | None, checkpoint: int | None, device: str,
-                no_switch: bool, json_output: bool) -> None:
+                ray_address: str | None, no_switch: bool, json_output: bool) -> None:
     """Give every paper a vector of EMBEDDER, newest first, resumably; then search uses them."""
     from paperwire.index.embed_job import CHECKPOINT, EmbedJobError, run_embed_job
 
     store = open_store(existing_home(ctx))
+    cluster = None
     try:
+        if ray_address is not None:
+            if embedder != "minilm":
+                fail(f"--ray {ray_address}: only the MiniLM embedder runs on a Ray cluster", 2)
+            from paperwire.index.embed_ray import RayEncoder
+
+            cluster = RayEncoder(ray_address, device=device)
         report = run_embed_job(home_of(ctx), store, kind=embedder, limit=limit, checkpoint=checkpoint or CHECKPOINT,
-                               device=device, switch=not no_switch, progress=show_progress(json_output))
+                               device=device, stream=cluster.stream if cluster else None, switch=not no_switch,
+                               progress=show_progress(json_output))
     except EmbedJobError as exc:
         fail(str(exc), 2)
         return
     finally:
+        if cluster is not None:
+            cluster.close()
         store.close()
     if json_output:
         emit_json(report.to_dict())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -111,18 +112,31 @@ def _record_coverage(home: Path, name: str, papers: int, covered: int) -> None:
 
 
 Encoder = Callable[[list[str]], Any]
+# Takes the texts of each checkpoint as the job plans them and yields their vectors, one array per
+# checkpoint and in the same order; it may read ahead (a cluster keeps its workers busy across checkpoints).
+StreamEncoder = Callable[[Iterator[list[str]]], Iterator[Any]]
+
+
+@dataclass
+class _Checkpoint:
+    ids: list[str]
+    keys: list[bytes]  # of each paper's text
+    known: set[bytes]  # texts that had a vector when the checkpoint was planned
+    todo: list[tuple[bytes, str]]  # distinct texts to embed
 
 
 def run_embed_job(home: Path, store: Store, *, kind: str = "minilm", limit: int | None = None,
                   checkpoint: int = CHECKPOINT, device: str = "cpu", encoder: Encoder | None = None,
-                  switch: bool = True, progress: bool = False) -> EmbedReport:
+                  stream: StreamEncoder | None = None, switch: bool = True, progress: bool = False) -> EmbedReport:
     """Embed papers that lack a `kind` vector, newest first, at most `limit` of them (None: all), writing
     the cache every `checkpoint` papers; when every paper has one and `switch`, rebuild the index on them.
 
-    `encoder` computes raw vectors for a list of texts elsewhere (e.g. a Ray cluster); by default the
-    embedder runs here on `device`. One job per home: a second one gets an EmbedJobError at once."""
+    `encoder` computes raw vectors for a list of texts elsewhere, or `stream` for the job's checkpoints one
+    after the other (a Ray cluster: `embed_ray.RayEncoder`); by default the embedder runs here on `device`.
+    One job per home: a second one gets an EmbedJobError at once."""
     started = time.perf_counter()
-    check_device(device)
+    if stream is None:
+        check_device(device)
     embedder = LazyEmbedder(kind, home)
     directory = index_dir(home)
     with vector_job(directory) as mine:
@@ -130,30 +144,41 @@ def run_embed_job(home: Path, store: Store, *, kind: str = "minilm", limit: int 
             raise EmbedJobError(f"{directory}: another process is making this home's vectors; try again later")
         cache = EmbeddingCache(directory / "embeddings.sqlite3")
         try:
-            if encoder is None:
-                encoder = _local_encoder(embedder, device)
+            if stream is None:
+                encode = encoder or _local_encoder(embedder, device)
+                stream = lambda batches: map(encode, batches)  # noqa: E731
             ids = newest_first(store)
-            covered = embedded = 0
-            bar = _progress(progress, len(ids), f"embedding ({embedder.name})")
-            try:
+            planned: deque[_Checkpoint] = deque()
+
+            def texts_to_embed() -> Iterator[list[str]]:
+                queued = 0
                 for chunk in _chunks(ids, checkpoint):
+                    if limit is not None and queued >= limit:
+                        return
                     papers = store.get_papers(chunk)
                     texts = [text_for_embedding(papers[pid]) for pid in chunk if pid in papers]
                     keys = [text_key(text) for text in texts]
-                    known = cache.get_many(embedder.name, keys, embedder.dim)
+                    known = set(cache.get_many(embedder.name, keys, embedder.dim))
                     todo = list({key: text for key, text in zip(keys, texts, strict=True) if key not in known}.items())
                     if limit is not None:
-                        todo = todo[:max(0, limit - embedded)]
-                    if todo:
-                        vectors = _unit_rows(encoder([text for _, text in todo]), embedder.dim)
-                        cache.put_many(embedder.name, list(zip((key for key, _ in todo), vectors, strict=True)))
-                        embedded += len(todo)
-                    have = known.keys() | {key for key, _ in todo}
-                    covered += sum(key in have for key in keys)  # papers, not texts: two may share one text
+                        todo = todo[:max(0, limit - queued)]
+                    queued += len(todo)
+                    planned.append(_Checkpoint(chunk, keys, known, todo))
+                    yield [text for _, text in todo]
+
+            covered = embedded = 0
+            bar = _progress(progress, len(ids), f"embedding ({embedder.name})")
+            try:
+                for vectors in stream(texts_to_embed()):
+                    done = planned.popleft()
+                    if done.todo:
+                        rows = _unit_rows(vectors, embedder.dim)
+                        cache.put_many(embedder.name, list(zip((key for key, _ in done.todo), rows, strict=True)))
+                        embedded += len(done.todo)
+                    have = done.known | {key for key, _ in done.todo}
+                    covered += sum(key in have for key in done.keys)  # papers, not texts: two may share one text
                     _record_coverage(home, embedder.name, len(ids), covered)
-                    bar(len(chunk))
-                    if limit is not None and embedded >= limit:
-                        break
+                    bar(len(done.ids))
             finally:
                 bar(0, close=True)
             covered = _count_covered(store, cache, embedder.name, embedder.dim, ids) if limit is not None else covered
