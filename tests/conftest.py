@@ -189,3 +189,23 @@ def store_home(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         url = fresh_database(request.getfixturevalue("postgres_server"))
         (home / "config.toml").write_text(f"PAPERWIRE_DATABASE_URL = {json.dumps(url)}\n")
     return home
+
+
+@pytest.fixture
+def static_home(static_model_dir: Path, tmp_path: Path) -> Path:
+    """One page of the sample indexed with the static model, and no MiniLM vector anywhere."""
+    from paperwire.index.embed import STATIC_NAME
+    from paperwire.ingest import ingest_paths
+    from paperwire.store import open_store
+
+    home = tmp_path / "home"
+    store = open_store(home)
+    try:
+        ingest_paths(store, SEEDS[:1], fmt="hf-page")
+    finally:
+        store.close()
+    install_static_model(static_model_dir, home)
+    rebuilt = run_cli(home, "index", "rebuild", "--embedder", "static", "--json")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["embedder"] == STATIC_NAME
+    return home

@@ -11,8 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
-from conftest import SEEDS, install_static_model, run_cli
+from conftest import run_cli
 
 from paperwire.index import open_index
 from paperwire.index.embed import (
@@ -25,24 +24,7 @@ from paperwire.index.embed import (
 )
 from paperwire.index.embed_job import newest_first
 from paperwire.index.engine import index_dir
-from paperwire.ingest import ingest_paths
 from paperwire.store import open_store
-
-
-@pytest.fixture
-def static_home(static_model_dir: Path, tmp_path: Path) -> Path:
-    """One page of the sample indexed with the static model, and no MiniLM vector anywhere."""
-    home = tmp_path / "home"
-    store = open_store(home)
-    try:
-        ingest_paths(store, SEEDS[:1], fmt="hf-page")
-    finally:
-        store.close()
-    install_static_model(static_model_dir, home)
-    rebuilt = run_cli(home, "index", "rebuild", "--embedder", "static", "--json")
-    assert rebuilt.returncode == 0, rebuilt.stderr
-    assert json.loads(rebuilt.stdout)["embedder"] == STATIC_NAME
-    return home
 
 
 def _papers(home: Path) -> int:

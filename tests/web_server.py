@@ -18,7 +18,9 @@ from paperwire.web.app import create_app
 # Generous limits so that a test module's own traffic never trips them; the rate-limit tests
 # lower one limit at a time on their own server.
 TEST_LIMITS = {"PAPERWIRE_RATE_LIMIT_LOGIN": "200/300", "PAPERWIRE_RATE_LIMIT_SIGNUP": "200/3600",
-               "PAPERWIRE_RATE_LIMIT_VOTE": "500/60", "PAPERWIRE_RATE_LIMIT_SUBMIT": "200/3600"}
+               "PAPERWIRE_RATE_LIMIT_VOTE": "500/60", "PAPERWIRE_RATE_LIMIT_SUBMIT": "200/3600",
+               # MiniLM vectors in the background only where a test asks for them (tests/test_background_embed.py)
+               "PAPERWIRE_EMBED_IN_BACKGROUND": "0"}
 
 
 @contextmanager

@@ -273,9 +273,10 @@ class SearchIndex:
         return max(0, self.store.max_rev() - self.rev)
 
     @property
-    def revision(self) -> tuple[int, int]:
-        """Changes whenever results may change: new words indexed, or more papers with vectors."""
-        return (self.rev, self.dense_rev)
+    def revision(self) -> tuple[int, int, str]:
+        """Changes whenever results may change: new words indexed, more papers with vectors, or vectors
+        of another embedder."""
+        return (self.rev, self.dense_rev, self.embedder.name)
 
     @property
     def vectors_complete(self) -> bool:
@@ -384,25 +385,43 @@ class SearchIndex:
         self.dense.add([p.id for p in papers], vectors)
 
     def _newer_on_disk(self) -> dict[str, Any] | None:
-        """The saved manifest, if it covers more than what is loaded (more papers, or more vectors)."""
+        """The saved manifest, if it covers more than what is loaded (more papers, or more vectors), or if
+        it is a newer generation of another embedder (an embedding job switched the index)."""
         on_disk = _read_manifest(self.directory)
-        if not on_disk or on_disk.get("embedder") != self.embedder.name:
+        if not on_disk:
             return None
+        if on_disk.get("embedder") != self.embedder.name:
+            return on_disk if int(on_disk["generation"]) > self.generation and on_disk.get("embedder_kind") else None
         rev, dense_rev = int(on_disk["rev"]), int(on_disk.get("dense_rev", on_disk["rev"]))
         if rev > self.rev or (rev == self.rev and dense_rev > self.dense_rev):
             return on_disk
         return None
 
+    def _adopt(self, on_disk: dict[str, Any], embedder: LazyEmbedder | None = None) -> None:
+        """Load the generation `on_disk` names (under the lock), taking its embedder when it is another:
+        from then on queries are embedded by the model that made the loaded vectors."""
+        if on_disk.get("embedder") != self.embedder.name:
+            kind = str(on_disk["embedder_kind"])
+            embedder = embedder if embedder is not None and embedder.kind == kind else LazyEmbedder(kind, self.home)
+            self.embedder_kind, self.embedder = kind, embedder
+        self._load(on_disk)
+
     def reload(self) -> bool:
         """Load a newer generation that another process (an ingest, a vector job) saved; never indexes
-        here. Searches keep using the loaded generation until the new one is in place."""
-        if self._newer_on_disk() is None:
+        here. Searches keep using the loaded generation until the new one is in place, and when the new
+        one is of another embedder, until that model is loaded too."""
+        on_disk = self._newer_on_disk()
+        if on_disk is None:
             return False
+        embedder = None
+        if on_disk.get("embedder") != self.embedder.name:
+            embedder = LazyEmbedder(str(on_disk["embedder_kind"]), self.home)
+            embedder.load()  # outside the lock: searches go on with the loaded generation meanwhile
         with self._lock:
             on_disk = self._newer_on_disk()
             if on_disk is None:
                 return False
-            self._load(on_disk)
+            self._adopt(on_disk, embedder)
             return True
 
     def refresh(self) -> None:
@@ -411,10 +430,8 @@ class SearchIndex:
         here (their vectors follow with the rest), so a refresh never waits behind that backlog."""
         if not self.pending():
             return
+        self.reload()
         with self._lock:
-            on_disk = self._newer_on_disk()
-            if on_disk is not None:
-                self._load(on_disk)
             if self.vectors_complete:
                 self.update(save=False)
             else:

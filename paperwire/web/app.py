@@ -19,7 +19,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperwire.store import DatabaseUnavailable
-from paperwire.web import api, feeds, library_routes, mail_routes, map_routes, pages, topic_routes, trends
+from paperwire.web import (
+    api,
+    background_embed,
+    feeds,
+    library_routes,
+    mail_routes,
+    map_routes,
+    pages,
+    topic_routes,
+    trends,
+)
 from paperwire.web.errors import plain_validation_error
 from paperwire.web.fast_path import CachedAnswers
 from paperwire.web.site import Site, json_error
@@ -97,11 +107,13 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
         if start_index:
             site.start()
             topic_routes.service(site).start()  # topics and the map rebuilt in the background when due
+            background_embed.service(site).start()  # MiniLM vectors in idle time, for homes on static ones
         scheduler = start_digest_schedule(site)
         yield
         if scheduler is not None:
             scheduler.stop()
         topic_routes.service(site).close()
+        background_embed.service(site).close()
         site.close()
 
     app = FastAPI(title="paperwire", version="0.1.0", lifespan=lifespan,
@@ -145,7 +157,15 @@ def create_app(home: Path, config: dict[str, Any] | None = None, *, start_index:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
-        return {"ok": True, "papers": site.cached(("paper_count",), lambda: site.store().count_papers())}
+        """For load balancers and operators: the store answers; how far this node's index is."""
+        from paperwire.index.engine import vector_coverage
+
+        index = site.loaded_index()
+        return {"ok": True, "papers": site.cached(("paper_count",), lambda: site.store().count_papers()),
+                "index": None if index is None else {
+                    "rev": index.rev, "embedder": index.embedder.name, "generation": index.generation,
+                    "vectors_complete": index.vectors_complete},
+                "vectors": vector_coverage(site.home)}
 
     app.mount("/static", StaticFiles(packages=[("paperwire.web", "static")]), name="static")
     app.include_router(api.build_router(site))

@@ -230,15 +230,15 @@ class Site:
             settle_heap()
 
     def _catch_up(self, index: Any) -> None:
-        if not index.vectors_complete:
-            index.reload()  # another process's vector checkpoint
+        # Another process's generation: an ingest's, a vector checkpoint, or a switch to another embedder.
+        loaded = index.reload()
         pending = index.pending()
         if pending <= BULK_BACKLOG:
             if pending:
                 index.refresh()
             self._backlog = None
             return
-        if index.reload():
+        if loaded:
             self._backlog = None
             return
         rev, now = index.rev + pending, time.monotonic()
@@ -273,7 +273,11 @@ class Site:
         papers = self.store().get_papers([pid for pid, _, _ in ranked])
         return [Hit(pid, papers[pid].title, score, text, papers[pid]) for pid, score, text in ranked if pid in papers]
 
-    def index_rev(self) -> tuple[int, int] | None:
+    def loaded_index(self) -> Any:
+        """The search index if it is loaded, else None (never waits)."""
+        return self._index
+
+    def index_rev(self) -> tuple[int, int, str] | None:
         """The loaded index's revision (None before it is loaded): part of the key of cached search pages."""
         index = self._index
         return index.revision if index is not None else None

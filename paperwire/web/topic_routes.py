@@ -9,10 +9,6 @@ priority so that requests keep their cores and memory) on a schedule and when th
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from typing import Annotated, Any
@@ -22,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from paperwire.rank.topics import REFRESH_HOURS, LiveTopics, Rising, Topic, day_label, rebuild_reason
 from paperwire.store.paper_facts import PaperFacts
+from paperwire.web.background_jobs import last_line, paperwire_process
 from paperwire.web.site import SearchUnavailable, Site
 
 log = logging.getLogger("paperwire.web")
@@ -110,15 +107,12 @@ class TopicsService:
         log.info("rebuilding topics and the map: %s", reason)
         self.building = True
         try:
-            command = [sys.executable, "-m", "paperwire.cli", "--home", str(self.site.home), "topics", "build",
-                       "--json"]
-            nice = shutil.which("nice")  # a lower priority than the requests' (no preexec_fn: threads run here)
-            proc = subprocess.run([nice, "-n", "10", *command] if nice else command, capture_output=True, text=True,
-                                  env={**os.environ, "PAPERWIRE_HOME": str(self.site.home)})
+            proc = paperwire_process(self.site.home, "topics", "build", "--json")
+            _, stderr = proc.communicate()
         finally:
             self.building = False
         if proc.returncode != 0:
-            log.error("topics build failed: %s", (proc.stderr.strip().splitlines() or ["?"])[-1])
+            log.error("topics build failed: %s", last_line(stderr))
         self.checked = 0.0  # the next request loads the new generation
         return reason
 
