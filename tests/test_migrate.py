@@ -152,7 +152,7 @@ def test_every_table_is_copied_and_the_copy_answers_as_the_home(full_home: Path,
     assert_same_store(full_home, url)
 
     # search and stats through the CLI give the same answers on the copy as on the SQLite home
-    for query in ("sparse recovery quorvex", "diffusion models for video", "Smith"):
+    for query in ("sparse recovery quorvex", "diffusion models for video"):
         on_sqlite = run_cli(full_home, "search", query, "--json", check=True)
         on_postgres = run_cli(full_home, "--database-url", url, "search", query, "--json", check=True)
         assert json.loads(on_postgres.stdout) == json.loads(on_sqlite.stdout), query
@@ -162,6 +162,12 @@ def test_every_table_is_copied_and_the_copy_answers_as_the_home(full_home: Path,
         data = json.loads(run_cli(full_home, *args, "stats", "--json", check=True).stdout)
         stats[name] = {k: v for k, v in data.items() if k not in ("database", "backend")}
     assert stats["postgresql"] == stats["sqlite"]
+    # a home whose config points at the copy uses it
+    node = full_home.parent / "node"
+    node.mkdir()
+    (node / "config.toml").write_text(f"PAPERWIRE_DATABASE_URL = {json.dumps(url)}\n")
+    on_node = json.loads(run_cli(node, "stats", "--json", check=True).stdout)
+    assert on_node["backend"] == "postgresql" and on_node["papers"] == stats["sqlite"]["papers"]
 
     # new rows on the copy take ids after the copied ones (the sequences were moved past them)
     store = PostgresStore(url)
@@ -206,6 +212,14 @@ def test_a_copy_killed_part_way_resumes_to_an_identical_copy(full_home: Path, se
     assert summary["resumed"] is True and summary["verified"] is True
     assert summary["copied"] < summary["rows"]
     assert_same_store(full_home, url)
+
+    # a row changed in the copy (same count, other content) fails the checksum: one line, exit 1
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE paper_aliases SET paper_id = paper_id || 'x'")
+    changed = migrate(full_home, url)
+    assert changed.returncode == 1
+    assert changed.stderr.count("\n") == 1, changed.stderr
+    assert "table paper_aliases" in changed.stderr and "checksums differ" in changed.stderr
 
 
 def test_a_target_holding_data_is_refused_unless_forced(full_home: Path, server: str) -> None:

@@ -341,6 +341,8 @@ def copy_to_postgres(source: Path, url: str, *, force: bool = False,
             return copier.run()
         finally:
             copier.close()
+    except sqlite3.Error as exc:
+        raise CopyError(f"{source}: reading the home's database failed: {' '.join(str(exc).split())}") from None
     except psycopg.Error as exc:
         from paperwire.store.postgres import safe_url
 
