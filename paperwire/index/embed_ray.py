@@ -11,7 +11,6 @@ in one cache.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 import socket
@@ -130,14 +129,13 @@ class RayEncoder:
 
     def __init__(self, address: str, *, device: str = "cpu", actors: int | None = None,
                  cpus_per_actor: float = 1.0) -> None:
-        if importlib.util.find_spec("ray") is None:  # before the address: nothing to connect with
-            raise RayEmbedError(RAY_MISSING)
-        check_reachable(address)
-        try:
+        _host_port(address)
+        try:  # before connecting: without Ray there is nothing to connect with
             import ray
             import ray.data
         except ImportError as exc:
-            raise RayEmbedError(f"{RAY_MISSING}: {exc}") from exc
+            raise RayEmbedError(RAY_MISSING) from exc
+        check_reachable(address)
         try:
             self.fingerprint = model_fingerprint(minilm_directory())
         except (EmbedderError, OSError) as exc:

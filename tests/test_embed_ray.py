@@ -1,0 +1,230 @@
+"""`paperwire index embed --ray ADDRESS`: MiniLM vectors computed on a real Ray instance that the test starts
+(a head node on loopback ports, 2 CPUs), written into the home's embedding cache as the local job writes them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SEEDS, run_cli
+
+from paperwire.index.embed import MINILM_NAME, EmbeddingCache, text_for_embedding, text_key
+from paperwire.index.embed_job import newest_first
+from paperwire.index.engine import index_dir
+from paperwire.ingest import ingest_paths
+from paperwire.store import open_store
+
+RAY_START_SECONDS = 120
+
+
+def stop_group(proc: subprocess.Popen[str], grace: float = 20.0) -> None:
+    """End `ray start` and every process of its group (the head's servers and workers): SIGTERM, then SIGKILL
+    for what is still there after `grace` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            proc.poll()
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            continue
+        break
+    proc.wait()
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _cannot_start(reason: str) -> None:
+    """In CI a Ray that does not start fails the run; elsewhere the test is skipped, saying why."""
+    if os.environ.get("CI"):
+        pytest.fail(f"a local Ray instance did not start: {reason}")
+    print(f"skipping: a local Ray instance did not start: {reason}", file=sys.stderr)
+    pytest.skip(f"a local Ray instance did not start: {reason}")
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A Ray head node with 2 CPUs on loopback ports of its own, stopped (by its process group) afterwards.
+
+    `ray start --block` stays in the foreground and stops the processes it started when it is terminated."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[test]' installs it)")
+    ray_bin = Path(sys.executable).parent / "ray"
+    temp_dir = tempfile.mkdtemp(prefix="pw-ray-")  # short: Ray's socket paths must fit in 107 characters
+    gcs, node_manager, object_manager, agent, agent_grpc, metrics, runtime_env = _free_ports(7)
+    workers = _free_ports(1)[0]
+    args = [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+            f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
+            f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
+            f"--min-worker-port={workers}", f"--max-worker-port={workers + 40}",
+            "--num-cpus=2", "--num-gpus=0", f"--object-store-memory={200 * 1024 * 1024}", "--include-dashboard=false",
+            "--disable-usage-stats", f"--temp-dir={temp_dir}"]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    output: list[str] = []
+    started = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output.append(line.rstrip())
+            if "Ray runtime started" in line:
+                started.set()
+        started.set()  # exited: the wait below ends at once
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not started.wait(RAY_START_SECONDS) or proc.poll() is not None:
+            tail = " | ".join(line for line in output[-5:] if line) or "no output"
+            how = "timed out" if proc.poll() is None else f"exited {proc.returncode}"
+            _cannot_start(f"`ray start --head` {how}: {tail}")
+        yield f"127.0.0.1:{gcs}"
+    finally:
+        stop_group(proc)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """One page of the sample (65 papers) in a store, not indexed yet."""
+    home = tmp_path / "home"
+    store = open_store(home)
+    try:
+        ingest_paths(store, SEEDS[:1], fmt="hf-page")
+    finally:
+        store.close()
+    return home
+
+
+def _vectors(home: Path) -> dict[bytes, np.ndarray]:
+    cache = EmbeddingCache(index_dir(home) / "embeddings.sqlite3")
+    try:
+        return {bytes(key): np.frombuffer(blob, dtype=np.float16).astype(np.float32) for key, blob in
+                cache.conn.execute("SELECT key, vector FROM embeddings WHERE embedder = ?", (MINILM_NAME,))}
+    finally:
+        cache.close()
+
+
+def _text_keys_newest_first(home: Path) -> list[bytes]:
+    store = open_store(home, readonly=True)
+    try:
+        ids = newest_first(store)
+        papers = store.get_papers(ids)
+        return [text_key(text_for_embedding(papers[pid])) for pid in ids]
+    finally:
+        store.close()
+
+
+def test_embed_on_ray_equals_local(ray_address: str, home: Path, tmp_path: Path) -> None:
+    local_home = tmp_path / "local-home"
+    shutil.copytree(home, local_home)
+    keys = _text_keys_newest_first(home)
+
+    # kill -9 while the cluster works: every recorded checkpoint is kept, the newest papers first
+    coverage_file = index_dir(home) / "coverage.json"
+    proc = subprocess.Popen([sys.executable, "-m", "paperwire.cli", "--home", str(home), "index", "embed",
+                             "--ray", ray_address, "--checkpoint", "5", "--json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 600
+        recorded = 0
+        while recorded < 10:  # two checkpoints written
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+            try:
+                recorded = json.loads(coverage_file.read_text())[MINILM_NAME]["covered"]
+            except (FileNotFoundError, KeyError, json.JSONDecodeError):
+                pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    kept = set(_vectors(home))
+    assert recorded <= len(kept) < len(set(keys)), "every recorded checkpoint is kept; the job did not finish"
+    assert set(keys[:recorded]) <= kept
+    assert not (index_dir(home) / "manifest.json").exists()  # no index was made
+
+    # the cluster goes on with a new run (the killed driver's actors are gone), from where the cache ends
+    rest = run_cli(home, "index", "embed", "--ray", ray_address, "--checkpoint", "16", "--json")
+    assert rest.returncode == 0, rest.stderr
+    assert rest.stderr == ""  # nothing from Ray on stderr of a --json run
+    report = json.loads(rest.stdout)
+    assert report["embedded"] == len(set(keys)) - len(kept) and report["covered"] == len(keys)
+    assert report["switched"] and report["index_embedder"] == MINILM_NAME
+    coverage = json.loads(coverage_file.read_text())
+    assert coverage[MINILM_NAME]["covered"] == coverage[MINILM_NAME]["papers"] == len(keys)
+
+    local = run_cli(local_home, "index", "embed", "--checkpoint", "16", "--json")
+    assert local.returncode == 0, local.stderr
+    local_report = json.loads(local.stdout)
+    assert {k: v for k, v in report.items() if k not in ("embedded", "seconds")} == \
+        {k: v for k, v in local_report.items() if k not in ("embedded", "seconds")}
+
+    on_ray, here = _vectors(home), _vectors(local_home)
+    assert set(on_ray) == set(here) == set(keys)
+    ray_rows = np.stack([on_ray[key] for key in keys])
+    local_rows = np.stack([here[key] for key in keys])
+    cosines = (ray_rows * local_rows).sum(1) / np.linalg.norm(ray_rows, axis=1) / np.linalg.norm(local_rows, axis=1)
+    assert cosines.min() >= 0.9999, cosines.min()
+
+    verify = run_cli(home, "index", "verify", "--json")
+    assert verify.returncode == 0, verify.stdout
+    assert json.loads(verify.stdout)["coverage"]["embedder"] == MINILM_NAME
+
+
+def test_unreachable_address_is_one_line(home: Path) -> None:
+    port = _free_ports(1)[0]  # nothing listens there
+    address = f"127.0.0.1:{port}"
+    proc = run_cli(home, "index", "embed", "--ray", address, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"paperwire: Ray cluster at {address}: cannot connect "
+                                                "(Connection refused)"]
+    assert not (index_dir(home) / "embeddings.sqlite3").exists()  # the home is as it was
+
+    malformed = run_cli(home, "index", "embed", "--ray", "head-node")
+    assert malformed.returncode == 2 and len(malformed.stderr.strip().splitlines()) == 1
+    assert "'head-node'" in malformed.stderr and "HOST:PORT" in malformed.stderr
+    static = run_cli(home, "index", "embed", "--embedder", "static", "--ray", address)
+    assert static.returncode == 2 and "only the MiniLM embedder" in static.stderr
+
+
+def test_without_ray_names_the_extra(home: Path, tmp_path: Path) -> None:
+    # A `ray` that cannot be imported, ahead of the installed one on the path: as on a machine without it.
+    shadow = tmp_path / "shadow" / "ray"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    env = {**os.environ, "PAPERWIRE_HOME": str(home), "PYTHONPATH": str(shadow.parent)}
+    proc = subprocess.run([sys.executable, "-m", "paperwire.cli", "--home", str(home), "index", "embed",
+                           "--ray", "127.0.0.1:1"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'paperwire[ray]'" in lines[0], proc.stderr
