@@ -1068,7 +1068,7 @@ def migrate(ctx: click.Context, url: str, force: bool, json_output: bool) -> Non
     if problem:
         fail(f"--to: {problem}", 2)
     home = home_of(ctx)
-    with count_progress(show_progress(json_output), "migrate") as (advance, on_total):
+    with count_progress(show_progress(json_output), "copy, then verify") as (advance, on_total):
         try:
             report = copy_to_postgres(database_path(home), url, force=force, on_total=on_total, advance=advance)
         except CopyError as exc:

@@ -24,7 +24,13 @@ from paperwire.store import database_path, open_store
 from paperwire.store.accounts import Accounts
 from paperwire.store.collections import Collections
 from paperwire.store.comments import Comments
-from paperwire.store.copy_to_postgres import BATCH_ROWS_ENV, KILL_AT_BATCH_ENV, PROGRESS_TABLE, schema_tables
+from paperwire.store.copy_to_postgres import (
+    BATCH_ROWS_ENV,
+    COPY_LOCK,
+    KILL_AT_BATCH_ENV,
+    PROGRESS_TABLE,
+    schema_tables,
+)
 from paperwire.store.digest_windows import DigestWindows
 from paperwire.store.harvest_state import HarvestState, HarvestStates
 from paperwire.store.library import Library
@@ -249,7 +255,12 @@ def test_a_target_holding_data_is_refused_unless_forced(full_home: Path, server:
 
 def test_newer_schema_and_bad_urls_are_one_line_errors(full_home: Path, server: str) -> None:
     url = fresh_database(server)
-    PostgresStore(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:  # a copy into this database in progress elsewhere
+        conn.execute("SELECT pg_advisory_lock(%s)", (COPY_LOCK,))
+        busy = migrate(full_home, url)
+    assert busy.returncode == 1
+    assert busy.stderr.count("\n") == 1 and "another `paperwire migrate` is copying" in busy.stderr, busy.stderr
+
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO schema_migrations(name) VALUES ('9999_from_the_future')")
     newer = migrate(full_home, url)

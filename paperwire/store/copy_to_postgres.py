@@ -96,10 +96,6 @@ class _Table:
         return f"SELECT {', '.join(self.columns)} FROM {self.name} ORDER BY {order}"
 
 
-def _row_digest() -> Any:
-    return hashlib.blake2b(digest_size=16)
-
-
 def _row_bytes(row: Sequence[Any]) -> bytes:
     """One row as the checksum reads it: its values' types and values (repr is exact for the types
     both databases give: None, int, float, str, bytes)."""
@@ -186,7 +182,7 @@ class _Copier:
             try:
                 totals = {t.name: self.source.conn.execute(f"SELECT COUNT(*) FROM {t.name}").fetchone()[0]
                           for t in tables}
-                self.on_total(sum(totals.values()))
+                self.on_total(2 * sum(totals.values()))  # each row is counted copying it, then verifying it
                 self.advance(sum(progress[t.name][0] for t in tables))
                 for table in tables:
                     rows, last_key, done = progress[table.name]
@@ -281,7 +277,7 @@ class _Copier:
         for table in tables:
             sql, params = table.source_select(None)
             ours = _digest(self.source.conn.execute(sql, params))
-            theirs = _digest(self._target_rows(table))
+            theirs = _digest(self._target_rows(table), self.advance)
             if ours != theirs:
                 detail = (f"{ours[0]} rows in the home, {theirs[0]} in the database" if ours[0] != theirs[0]
                           else f"{ours[0]} rows on both sides but their checksums differ")
@@ -298,12 +294,17 @@ class _Copier:
                 yield from cursor
 
 
-def _digest(rows: Any) -> tuple[int, str]:
-    digest = _row_digest()
+def _digest(rows: Any, advance: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """(rows, checksum) of rows in order; `advance` hears of every 5,000 rows read."""
+    digest = hashlib.blake2b(digest_size=16)
     count = 0
     for row in rows:
         digest.update(_row_bytes(row))
         count += 1
+        if advance and count % 5_000 == 0:
+            advance(5_000)
+    if advance:
+        advance(count % 5_000)
     return count, digest.hexdigest()
 
 
