@@ -49,8 +49,8 @@ def test_same_person_needs_one_surname_and_agreeing_given_names() -> None:
 # ------------------------------------------------------------ the store
 
 
-def test_papers_are_indexed_by_author_newest_first(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "home")
+def test_papers_are_indexed_by_author_newest_first(store_home: Path) -> None:
+    store = open_store(store_home)
     store.upsert_papers([paper("2401.00001", ["Ada Quill", "Bo Renn"], "2024-01-05"),
                          paper("2403.00002", ["Ada Quill"], "2024-03-01"),
                          paper("2402.00003", ["Bo Renn", "ada QUILL"], "2024-02-10")])
@@ -63,8 +63,8 @@ def test_papers_are_indexed_by_author_newest_first(tmp_path: Path) -> None:
     store.close()
 
 
-def test_spellings_join_only_through_one_paper(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "home")
+def test_spellings_join_only_through_one_paper(store_home: Path) -> None:
+    store = open_store(store_home)
     store.upsert_papers([paper("2401.00011", ["J. Smith", "A. Other"], "2024-01-11"),
                          paper("2401.00012", ["John Smith"], "2024-01-12")])
     authors = Authors(store)
@@ -81,8 +81,8 @@ def test_spellings_join_only_through_one_paper(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_new_version_with_new_authors_replaces_the_rows_and_a_rekeyed_paper_moves(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "home")
+def test_a_new_version_with_new_authors_replaces_the_rows_and_a_rekeyed_paper_moves(store_home: Path) -> None:
+    store = open_store(store_home)
     title_only = make_paper(title="Quorvex estimation under drift", abstract=ABSTRACT, source="hf-page",
                             authors=["Cy Vale"], listed_on="2024-04-01")
     store.upsert_papers([title_only])
@@ -103,8 +103,8 @@ def test_a_new_version_with_new_authors_replaces_the_rows_and_a_rekeyed_paper_mo
     store.close()
 
 
-def test_the_migration_fills_the_index_for_papers_stored_before_it(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_the_migration_fills_the_index_for_papers_stored_before_it(store_home: Path) -> None:
+    home = store_home
     store = open_store(home)
     store.upsert_papers([paper("2401.00031", ["Ed Lorn", "Fay Mott"], "2024-01-31")])
     # As a database made before the author index: no tables, the migration not applied.

@@ -214,10 +214,13 @@ class Authors:
     def papers(self, keys: Sequence[str]) -> list[AuthorPaper]:
         """The papers of these keys, newest first (by first publication, else listing day)."""
         marks = ",".join("?" * len(keys))
+        # Grouped by the paper's key too, so that its day and rev are one value per group; the day is
+        # spelled out in ORDER BY because PostgreSQL takes an output name only as a whole sort key.
+        day = "COALESCE(substr(p.published, 1, 10), p.listed_on)"
         rows = self.conn.execute(
-            f"SELECT a.paper_id, MIN(a.name), COALESCE(substr(p.published, 1, 10), p.listed_on) AS day "
-            f"FROM paper_authors a JOIN papers p ON p.id = a.paper_id WHERE a.name_key IN ({marks}) "
-            f"GROUP BY a.paper_id ORDER BY day IS NULL, day DESC, p.rev DESC", tuple(keys)).fetchall()
+            f"SELECT a.paper_id, MIN(a.name), {day} FROM paper_authors a JOIN papers p ON p.id = a.paper_id "
+            f"WHERE a.name_key IN ({marks}) GROUP BY a.paper_id, p.id ORDER BY {day} IS NULL, {day} DESC, p.rev DESC",
+            tuple(keys)).fetchall()
         return [AuthorPaper(*r) for r in rows]
 
     def coauthors(self, keys: Sequence[str], paper_ids: Sequence[str], limit: int = 20) -> list[Coauthor]:
