@@ -254,10 +254,19 @@ class DenseIndex:
         return self._exact(query, limit, lambda _: True, rows=allowed_rows)
 
     # ------------------------------------------------------------------ storage
+    def reserve(self, more: int) -> None:
+        """Make room for `more` rows beyond those in use (a bulk build knows its size: no copies while it
+        grows). The system zeroes the room lazily, so rows never written cost no memory."""
+        with self._lock:
+            if self._rows + more > self._mat.shape[0]:
+                self._reserve_exactly(self._rows + more)
+
     def _reserve(self, rows: int) -> None:
         if rows <= self._mat.shape[0]:
             return
-        capacity = max(rows, int(self._mat.shape[0] * _GROW), 1024)
+        self._reserve_exactly(max(rows, int(self._mat.shape[0] * _GROW), 1024))
+
+    def _reserve_exactly(self, capacity: int) -> None:
         mat = np.zeros((capacity, self.dim), dtype=self._mat.dtype)
         mat[: self._rows] = self._mat[: self._rows]
         self._mat = mat

@@ -38,7 +38,7 @@ from paperwire.index.embed import (
 )
 from paperwire.index.embed_worker import EmbeddingWorker, worth_it
 from paperwire.index.fusion import dense_weight, fuse, lexical_depth
-from paperwire.index.lexical import LexicalIndex
+from paperwire.index.lexical import LexicalIndex, remove_stale_spills
 from paperwire.index.query import ParsedQuery, QueryError, day_bound, parse_query
 from paperwire.index.snippets import snippets
 from paperwire.model import Paper, canonical_id
@@ -208,6 +208,7 @@ class SearchIndex:
         self.embedder = LazyEmbedder(embedder_kind, home)
         self.cache = EmbeddingCache(self.directory / "embeddings.sqlite3")
         self.lexical = LexicalIndex()
+        self.lexical.spill_dir = self.directory  # big merges go through files here, not memory
         self.dense = DenseIndex(self.embedder.dim, self.embedder.name)
         self.rev = 0
         self.dense_rev = 0  # every paper indexed up to this store rev has its vector
@@ -220,6 +221,7 @@ class SearchIndex:
     def _load(self, manifest: dict[str, Any]) -> None:
         gen_dir = self.directory / manifest["generation_dir"]
         self.lexical = LexicalIndex.load(gen_dir / "lexical")
+        self.lexical.spill_dir = self.directory
         self.dense = DenseIndex.load(gen_dir / "dense", expected_embedder=self.embedder.name)
         self.rev = int(manifest["rev"])
         self.dense_rev = min(int(manifest.get("dense_rev", self.rev)), self.rev)
@@ -357,6 +359,9 @@ class SearchIndex:
                 return 0
             done = 0
             bar = _progress(progress, total)
+            remove_stale_spills(self.directory)
+            # Room for every new vector at once: growing by copies would hold two matrices at the end.
+            self.dense.reserve(min(total, self.store.count_papers()))
             worker = EmbeddingWorker(self.embedder_kind, self.home) if worth_it(total, self.embedder_kind) else None
             try:
                 last_rev = self.rev

@@ -7,16 +7,24 @@ the base by compact(), automatically when it outgrows a fraction of the base. A 
 paper's row is masked dead, never edited in place. Document frequencies are kept over live rows
 of both segments, so IDF (applied at query time) is the same as after a full build.
 
+A big merge (the first build of a large home, the compaction of a large index) goes through files
+next to the index a block of rows at a time (_merge_streamed): its memory does not grow with the
+corpus's postings, and its result is the same, array for array, as a merge in memory.
+
 Each row also keeps its token ids per field (title, abstract, authors). They are the source for
 rebuilding postings without re-tokenising, and phrase queries check contiguity against them.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import secrets
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -46,6 +54,15 @@ CHAMPIONS = 256
 # pass over the same number of tokens; past that share of a segment, one pass over all its tokens wins.
 SCAN_COST = 8
 _SCAN_SLICE = 1 << 22
+# A merge of at least this many rows (the first build of a big corpus, a compaction of a big index) goes
+# through files next to the index instead of memory: the rows' postings are sorted a block at a time and
+# spilled, then assembled term range by term range. Memory then holds one block's sort and one range of
+# the output, not the whole corpus's postings (at 1M papers a merge in memory peaked at several GB).
+STREAM_ROWS = 200_000
+MERGE_BLOCK_ROWS = 32_768
+MERGE_SLICE_POSTINGS = 1 << 23
+# Rows added one at a time are packed into blocks of this many (a few arrays per block, not per row).
+SEAL_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,8 @@ class _Segment:
         # CSR by term: the CHAMPIONS heaviest rows (ascending) of terms with more rows than that
         self.champ_indptr = np.zeros(1, np.int64)
         self.champ_rows = np.zeros(0, np.int32)
+        # Arrays of this segment that are whole .npy files (name -> path): a save links them, not rewrites.
+        self.files: dict[str, Path] = {}
 
     @property
     def rows(self) -> int:
@@ -132,6 +151,9 @@ class _Segment:
         if nonempty.any():
             self.max_weights[nonempty] = np.maximum.reduceat(self.weights, self.indptr[:-1][nonempty])
         self.build_champions()
+        self.build_categories(n_cats)
+
+    def build_categories(self, n_cats: int) -> None:
         cat_row = np.repeat(np.arange(self.rows, dtype=np.int32), np.diff(self.cat_offsets))
         order = np.argsort(self.cats, kind="stable")
         self.cat_rows = cat_row[order].astype(np.int32)
@@ -153,6 +175,56 @@ def _gather(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.n
     return values[idx]
 
 
+def _chunk_postings(tok: np.ndarray, lens: np.ndarray, first_row: int,
+                    rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(term, row, packed per-field counts) of consecutive rows from `first_row` (tokens `tok`, field
+    lengths `lens`, one row of three per paper), sorted by term then row; `rows` is the segment's size."""
+    lane = (np.int32(1) << (_LANE_BITS * np.arange(NFIELDS))).astype(np.int32)
+    fld = np.repeat(np.tile(np.arange(NFIELDS, dtype=np.int8), len(lens)), lens.ravel())
+    row = np.repeat(np.arange(first_row, first_row + len(lens), dtype=np.int64), lens.sum(axis=1))
+    # One sort groups equal (term, row) pairs; order within a term is by row, as CSC needs.
+    key = np.asarray(tok).astype(np.int64) * rows + row
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    if not len(key):
+        return _EMPTY_I, _EMPTY_I, _EMPTY_I
+    packed = lane[fld[order]]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    unique = key[starts]
+    # (reduceat widens the sums to int64; the lanes hold at most 30 bits)
+    return ((unique // rows).astype(np.int32), (unique % rows).astype(np.int32),
+            np.add.reduceat(packed, starts).astype(np.int32))
+
+
+def _field_norms(lengths: np.ndarray, avg_len: np.ndarray, params: Bm25Params) -> np.ndarray:
+    """Per row and field: w_f / (1 - b_f + b_f len_f / avglen_f)."""
+    norm = np.empty((len(lengths), NFIELDS), np.float32)
+    for f in range(NFIELDS):
+        b = params.b[f]
+        norm[:, f] = params.weights[f] / (1.0 - b + b * lengths[:, f] / max(float(avg_len[f]), 1.0))
+    return norm
+
+
+def _bm25_weights(packed: np.ndarray, rows: np.ndarray, norm: np.ndarray,
+                  params: Bm25Params) -> tuple[np.ndarray, np.ndarray]:
+    """BM25F weights and field masks of postings (packed counts, their rows)."""
+    weights = np.empty(len(packed), np.float32)
+    masks = np.empty(len(packed), np.uint8)
+    step = 10_000_000
+    for lo in range(0, len(packed), step):
+        p = packed[lo:lo + step]
+        r = rows[lo:lo + step]
+        tf = np.zeros(len(p), np.float32)
+        m = np.zeros(len(p), np.uint8)
+        for f in range(NFIELDS):
+            count = (p >> (_LANE_BITS * f)) & ((1 << _LANE_BITS) - 1)
+            tf += count * norm[r, f]
+            m |= (count > 0).astype(np.uint8) << f
+        weights[lo:lo + step] = tf * (params.k1 + 1.0) / (tf + params.k1)
+        masks[lo:lo + step] = m
+    return weights, masks
+
+
 def _build_postings(seg: _Segment, n_terms: int, avg_len: np.ndarray,
                     params: Bm25Params) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CSC postings of a segment. Per (term, row) the per-field counts are summed in packed 10-bit
@@ -160,24 +232,14 @@ def _build_postings(seg: _Segment, n_terms: int, avg_len: np.ndarray,
     weight = tf' (k1 + 1) / (tf' + k1). IDF is applied at query time."""
     rows = seg.rows
     lengths = seg.field_lengths()
-    lane = (np.int32(1) << (_LANE_BITS * np.arange(NFIELDS))).astype(np.int32)
     parts_terms, parts_rows, parts_packed = [], [], []
     for lo in range(0, rows, _CHUNK_ROWS):
         hi = min(rows, lo + _CHUNK_ROWS)
-        tok = np.asarray(seg.tokens[seg.offsets[NFIELDS * lo]:seg.offsets[NFIELDS * hi]])
-        lens = lengths[lo:hi].ravel()
-        fld = np.repeat(np.tile(np.arange(NFIELDS, dtype=np.int8), hi - lo), lens)
-        row = np.repeat(np.arange(lo, hi, dtype=np.int64), lengths[lo:hi].sum(axis=1))
-        # One sort groups equal (term, row) pairs; order within a term is by row, as CSC needs.
-        key = tok.astype(np.int64) * rows + row
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        packed = lane[fld[order]]
-        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else _EMPTY_I
-        parts_packed.append(np.add.reduceat(packed, starts) if len(key) else _EMPTY_I)
-        unique = key[starts]
-        parts_terms.append((unique // rows).astype(np.int32))
-        parts_rows.append((unique % rows).astype(np.int32))
+        tok = seg.tokens[seg.offsets[NFIELDS * lo]:seg.offsets[NFIELDS * hi]]
+        terms, chunk_rows, packed = _chunk_postings(tok, lengths[lo:hi], lo, rows)
+        parts_terms.append(terms)
+        parts_rows.append(chunk_rows)
+        parts_packed.append(packed)
     terms = np.concatenate(parts_terms) if parts_terms else _EMPTY_I
     counts = np.bincount(terms, minlength=n_terms)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -197,24 +259,7 @@ def _build_postings(seg: _Segment, n_terms: int, avg_len: np.ndarray,
         packed_all[pos] = p
         cursor[run_terms] += run_lens
     del parts_terms, parts_rows, parts_packed
-    norm = np.empty((rows, NFIELDS), np.float32)
-    for f in range(NFIELDS):
-        b = params.b[f]
-        norm[:, f] = params.weights[f] / (1.0 - b + b * lengths[:, f] / max(float(avg_len[f]), 1.0))
-    weights = np.empty(nnz, np.float32)
-    masks = np.empty(nnz, np.uint8)
-    step = 10_000_000
-    for lo in range(0, nnz, step):
-        p = packed_all[lo:lo + step]
-        r = indices[lo:lo + step]
-        tf = np.zeros(len(p), np.float32)
-        m = np.zeros(len(p), np.uint8)
-        for f in range(NFIELDS):
-            count = (p >> (_LANE_BITS * f)) & ((1 << _LANE_BITS) - 1)
-            tf += count * norm[r, f]
-            m |= (count > 0).astype(np.uint8) << f
-        weights[lo:lo + step] = tf * (params.k1 + 1.0) / (tf + params.k1)
-        masks[lo:lo + step] = m
+    weights, masks = _bm25_weights(packed_all, indices, _field_norms(lengths, avg_len, params), params)
     return indptr, indices, weights, masks
 
 
@@ -250,11 +295,13 @@ class LexicalIndex:
         self._n_live = 0
         self._base = _empty_segment()
         self._avg_len = np.ones(NFIELDS, np.float32)
-        # Delta rows (base.rows onwards) as per-row arrays until the delta segment is (re)built.
-        self._delta_tokens: list[np.ndarray] = []
-        self._delta_lens: list[tuple[int, int, int]] = []
-        self._delta_cats: list[np.ndarray] = []
+        # Delta rows (base.rows onwards), packed in blocks, until the delta segment is (re)built.
+        self._fresh = _RowBlocks()
         self._delta: _Segment | None = _empty_segment()
+        # Where big merges spill their intermediate files (None: they run in memory); see STREAM_ROWS.
+        self.spill_dir: Path | None = None
+        self.stream_rows = STREAM_ROWS
+        self.merge_block_rows = MERGE_BLOCK_ROWS
         self._bulk_depth = 0  # inside bulk(): the delta is merged once at the end
         self._facts: dict[tuple, Any] = {}  # see _corpus_fact
         self._facts_state = -1
@@ -277,7 +324,7 @@ class LexicalIndex:
 
     @property
     def delta_rows(self) -> int:
-        return len(self._delta_lens)
+        return len(self._fresh)
 
     # ------------------------------------------------------------ writing
 
@@ -319,9 +366,7 @@ class LexicalIndex:
             for paper in latest.values():
                 self._kill(paper.id)
                 tokens, lens, cats = self._analyse(paper)
-                self._delta_tokens.append(tokens)
-                self._delta_lens.append(lens)
-                self._delta_cats.append(cats)
+                self._fresh.append(tokens, lens, cats)
                 self._row_of[paper.id] = len(self._ids)
                 self._ids.append(paper.id)
                 rows.append((tokens, _day_number(paper)))
@@ -369,7 +414,7 @@ class LexicalIndex:
         if row < self._base.rows:
             terms = self._base.row_terms(row)
         else:
-            terms = np.unique(self._delta_tokens[row - self._base.rows])
+            terms = np.unique(self._fresh.row_tokens(row - self._base.rows))
         self._df[terms] -= 1
 
     def _grow_df(self) -> None:
@@ -379,13 +424,7 @@ class LexicalIndex:
     def _delta_segment(self) -> _Segment:
         """The delta's postings, rebuilt after writes (weights use the base's average lengths)."""
         if self._delta is None:
-            lens = np.asarray(self._delta_lens, dtype=np.int64).reshape(-1, NFIELDS)
-            seg = _Segment(
-                np.concatenate(self._delta_tokens) if self._delta_tokens else _EMPTY_I,
-                np.concatenate([[0], np.cumsum(lens.ravel())]).astype(np.int64),
-                np.concatenate(self._delta_cats) if self._delta_cats else _EMPTY_I,
-                np.concatenate([[0], np.cumsum([len(c) for c in self._delta_cats])]).astype(np.int64),
-            )
+            seg = self._fresh.segment()
             avg = self._avg_len if self._base.rows else _average_lengths(seg)
             seg.build(len(self._terms), len(self._cat_names), avg, self.params)
             self._delta = seg
@@ -394,31 +433,30 @@ class LexicalIndex:
     def compact(self) -> None:
         """Merge the delta into the base and drop dead rows; results equal a build from scratch."""
         with self._lock:
-            delta = self._delta_segment()
             base = self._base
             nb = base.rows
-            keep_base = np.flatnonzero(self._live[:nb])
-            keep_delta = np.flatnonzero(self._live[nb:])
-            lengths = np.concatenate([base.field_lengths()[keep_base], delta.field_lengths()[keep_delta]])
-            tokens = np.concatenate([_rows_tokens(base, keep_base), _rows_tokens(delta, keep_delta)])
-            cat_lens = np.concatenate([np.diff(base.cat_offsets)[keep_base], np.diff(delta.cat_offsets)[keep_delta]])
-            cats = np.concatenate([
-                _gather(base.cats, base.cat_offsets[keep_base], np.diff(base.cat_offsets)[keep_base]),
-                _gather(delta.cats, delta.cat_offsets[keep_delta], np.diff(delta.cat_offsets)[keep_delta]),
-            ]).astype(np.int32)
-            seg = _Segment(tokens.astype(np.int32), np.concatenate([[0], np.cumsum(lengths.ravel())]).astype(np.int64),
-                           cats, np.concatenate([[0], np.cumsum(cat_lens)]).astype(np.int64))
+            parts = [(base, np.flatnonzero(self._live[:nb]))]
+            keep = [parts[0][1]]
+            for start, block in self._fresh.sealed():
+                rows = np.flatnonzero(self._live[nb + start:nb + start + block.rows])
+                parts.append((block, rows))
+                keep.append(rows + (nb + start))
+            kept = sum(len(rows) for _, rows in parts)
+            if self.spill_dir is not None and kept >= self.stream_rows:
+                seg = _merge_streamed(parts, len(self._terms), len(self._cat_names), self.params,
+                                      Path(self.spill_dir), self.merge_block_rows)
+            else:
+                seg = _merge_in_memory(parts, len(self._terms), len(self._cat_names), self.params)
             self._avg_len = _average_lengths(seg)
-            seg.build(len(self._terms), len(self._cat_names), self._avg_len, self.params)
-            keep = np.concatenate([keep_base, keep_delta + nb])
-            self._ids = [self._ids[r] for r in keep]
+            kept_rows = np.concatenate(keep)
+            self._ids = [self._ids[r] for r in kept_rows.tolist()]
             self._row_of = {pid: r for r, pid in enumerate(self._ids)}
-            self._days = np.ascontiguousarray(self._days[keep])
-            self._live = np.ones(len(keep), bool)
+            self._days = np.ascontiguousarray(self._days[kept_rows])
+            self._live = np.ones(len(kept_rows), bool)
             self._df = np.diff(seg.indptr).astype(np.int64)
-            self._n_live = len(keep)
+            self._n_live = len(kept_rows)
             self._base = seg
-            self._delta_tokens, self._delta_lens, self._delta_cats = [], [], []
+            self._fresh = _RowBlocks()
             self._delta = _empty_segment()
 
     # ------------------------------------------------------------ reading
@@ -828,6 +866,9 @@ class LexicalIndex:
             files: dict[str, str] = {}
             for name, array in arrays.items():
                 files[name] = f"{name}.{tag}.npy"
+                source = base.files.get(name[len("base_"):]) if name.startswith("base_") else None
+                if source is not None and _link_or_copy(source, directory / files[name]):
+                    continue  # the same bytes are already on disk: no pass through memory
                 with open(directory / files[name], "wb") as fh:
                     np.save(fh, np.asarray(array), allow_pickle=False)
                     fh.flush()
@@ -847,6 +888,9 @@ class LexicalIndex:
                 os.fsync(fh.fileno())
             os.replace(tmp, directory / "header.json")
             _fsync_dir(directory)
+            # The base never changes in place: the next save links these files instead of writing it again.
+            base.files = {name[len("base_"):]: directory / file for name, file in files.items()
+                          if name.startswith("base_")}
             current = set(files.values()) | {"header.json"}
             for path in directory.iterdir():
                 if path.name not in current and path.suffix in (".npy", ".txt", ".tmp"):
@@ -895,14 +939,11 @@ class LexicalIndex:
             base.champ_indptr, base.champ_rows = array("base_champ_indptr"), array("base_champ_rows")
         else:  # saved before champions existed
             base.build_champions()
+        base.files = {name[len("base_"):]: directory / file for name, file in files.items()
+                      if name.startswith("base_")}
         index._base = base
-        tokens, offsets = array("delta_tokens", True), array("delta_offsets", True)
-        cats, cat_offsets = array("delta_cats", True), array("delta_cat_offsets", True)
-        for r in range(len(cat_offsets) - 1):
-            index._delta_tokens.append(tokens[offsets[NFIELDS * r]:offsets[NFIELDS * r + NFIELDS]])
-            lens = np.diff(offsets[NFIELDS * r:NFIELDS * r + NFIELDS + 1])
-            index._delta_lens.append((int(lens[0]), int(lens[1]), int(lens[2])))
-            index._delta_cats.append(cats[cat_offsets[r]:cat_offsets[r + 1]])
+        index._fresh.add_block(_Segment(array("delta_tokens", True), array("delta_offsets", True),
+                                        array("delta_cats", True), array("delta_cat_offsets", True)))
         index._delta = None
         if len(index._ids) != header["rows"] or base.rows + index.delta_rows != len(index._ids):
             raise ValueError(f"lexical index in {directory} is inconsistent; rebuild it")
@@ -999,6 +1040,280 @@ def _contiguous_scan(seg: _Segment, rows: np.ndarray, fields: tuple[int, ...], w
     member = np.zeros(seg.rows, bool)
     member[rows] = True
     return np.unique(found[member[found]]).astype(np.int32)
+
+
+class _RowBlocks:
+    """Rows added since the last merge: blocks of concatenated arrays (segments without postings), plus
+    the last few rows as per-row arrays until SEAL_ROWS of them make a block. A million rows are a few
+    hundred arrays, not three Python objects each."""
+
+    def __init__(self) -> None:
+        self.blocks: list[_Segment] = []
+        self._starts: list[int] = []  # the first row of each block
+        self._sealed_rows = 0
+        self._tokens: list[np.ndarray] = []
+        self._lens: list[tuple[int, int, int]] = []
+        self._cats: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return self._sealed_rows + len(self._lens)
+
+    def append(self, tokens: np.ndarray, lens: tuple[int, int, int], cats: np.ndarray) -> None:
+        self._tokens.append(tokens)
+        self._lens.append(lens)
+        self._cats.append(cats)
+        if len(self._lens) >= SEAL_ROWS:
+            self.seal()
+
+    def add_block(self, block: _Segment) -> None:
+        self.seal()
+        if block.rows:
+            self._starts.append(self._sealed_rows)
+            self.blocks.append(block)
+            self._sealed_rows += block.rows
+
+    def seal(self) -> None:
+        if not self._lens:
+            return
+        lens = np.asarray(self._lens, dtype=np.int64).reshape(-1, NFIELDS)
+        block = _Segment(np.concatenate(self._tokens).astype(np.int32, copy=False),
+                         np.concatenate([[0], np.cumsum(lens.ravel())]).astype(np.int64),
+                         np.concatenate(self._cats).astype(np.int32, copy=False),
+                         np.concatenate([[0], np.cumsum([len(c) for c in self._cats])]).astype(np.int64))
+        self._tokens, self._lens, self._cats = [], [], []
+        self.add_block(block)
+
+    def row_tokens(self, row: int) -> np.ndarray:
+        if row >= self._sealed_rows:
+            return self._tokens[row - self._sealed_rows]
+        b = bisect.bisect_right(self._starts, row) - 1
+        block, r = self.blocks[b], row - self._starts[b]
+        return block.tokens[block.offsets[NFIELDS * r]:block.offsets[NFIELDS * r + NFIELDS]]
+
+    def sealed(self) -> list[tuple[int, _Segment]]:
+        """(first row, block) for every row, in order."""
+        self.seal()
+        return list(zip(self._starts, self.blocks, strict=True))
+
+    def segment(self) -> _Segment:
+        """All rows as one segment without postings."""
+        blocks = [block for _, block in self.sealed()]
+        if not blocks:
+            return _empty_segment()
+        if len(blocks) == 1:
+            b = blocks[0]
+            return _Segment(b.tokens, b.offsets, b.cats, b.cat_offsets)
+        lengths = np.concatenate([b.field_lengths() for b in blocks])
+        cat_lens = np.concatenate([np.diff(b.cat_offsets) for b in blocks])
+        return _Segment(np.concatenate([b.tokens for b in blocks]),
+                        np.concatenate([[0], np.cumsum(lengths.ravel())]).astype(np.int64),
+                        np.concatenate([b.cats for b in blocks]),
+                        np.concatenate([[0], np.cumsum(cat_lens)]).astype(np.int64))
+
+
+def _rows_cats(seg: _Segment, rows: np.ndarray) -> np.ndarray:
+    return _gather(seg.cats, seg.cat_offsets[rows], np.diff(seg.cat_offsets)[rows])
+
+
+def _merged_layout(parts: list[tuple[_Segment, np.ndarray]]) -> _Segment:
+    """The merged rows' offsets and categories (small), tokens left empty."""
+    lengths = np.concatenate([seg.field_lengths()[rows] for seg, rows in parts])
+    cat_lens = np.concatenate([np.diff(seg.cat_offsets)[rows] for seg, rows in parts])
+    cats = np.concatenate([_rows_cats(seg, rows) for seg, rows in parts]).astype(np.int32)
+    return _Segment(_EMPTY_I, np.concatenate([[0], np.cumsum(lengths.ravel())]).astype(np.int64),
+                    cats, np.concatenate([[0], np.cumsum(cat_lens)]).astype(np.int64))
+
+
+def _merge_in_memory(parts: list[tuple[_Segment, np.ndarray]], n_terms: int, n_cats: int,
+                     params: Bm25Params) -> _Segment:
+    """One segment of the given rows (segment, local rows to keep) in order, postings built in memory."""
+    seg = _merged_layout(parts)
+    seg.tokens = np.concatenate([_rows_tokens(part, rows) for part, rows in parts]).astype(np.int32)
+    seg.build(n_terms, n_cats, _average_lengths(seg), params)
+    return seg
+
+
+def _row_chunks(parts: list[tuple[_Segment, np.ndarray]], block_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(tokens, field lengths) of the merged rows, about `block_rows` rows at a time, in order."""
+    tokens: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    held = 0
+    for seg, rows in parts:
+        seg_lengths = seg.field_lengths()
+        for lo in range(0, len(rows), block_rows):
+            chunk = rows[lo:lo + block_rows]
+            if len(chunk) == seg.rows:
+                tokens.append(np.asarray(seg.tokens))
+            elif len(chunk) and chunk[-1] - chunk[0] + 1 == len(chunk):  # a run of rows: one slice
+                tokens.append(np.asarray(seg.tokens[seg.offsets[NFIELDS * chunk[0]]:
+                                                    seg.offsets[NFIELDS * chunk[-1] + NFIELDS]]))
+            else:
+                tokens.append(_rows_tokens(seg, chunk))
+            lengths.append(seg_lengths[chunk])
+            held += len(chunk)
+            if held >= block_rows:
+                yield np.concatenate(tokens).astype(np.int32, copy=False), np.concatenate(lengths)
+                tokens, lengths, held = [], [], 0
+    if held:
+        yield np.concatenate(tokens).astype(np.int32, copy=False), np.concatenate(lengths)
+
+
+def _npy_writer(path: Path, dtype: Any, length: int) -> Any:
+    """An open file with the .npy header of a 1-d array of `length`; the caller writes the data."""
+    fh = open(path, "wb")
+    np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                              "fortran_order": False, "shape": (int(length),)})
+    return fh
+
+
+def _close_synced(fh: Any) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+
+
+def _merge_streamed(parts: list[tuple[_Segment, np.ndarray]], n_terms: int, n_cats: int, params: Bm25Params,
+                    spill_dir: Path, block_rows: int) -> _Segment:
+    """As _merge_in_memory, through files in a fresh directory under `spill_dir`. Pass 1 writes the
+    merged tokens and, block of rows by block, the block's postings sorted by term (rows and packed
+    counts). Pass 2 assembles the CSC arrays a range of terms at a time from each block's part of that
+    range, computes the weights, maxima and champions of the range, and appends them to .npy files. The
+    segment's large arrays are then maps of those files (which a save links into the index). The result
+    is element for element the one _merge_in_memory gives."""
+    seg = _merged_layout(parts)
+    rows_total = seg.rows
+    avg_len = _average_lengths(seg)
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix=f"spill-{os.getpid()}-", dir=spill_dir))
+    try:
+        # pass 1: tokens out, and each block's postings sorted by (term, row)
+        blocks: list[tuple[int, np.ndarray, np.ndarray]] = []  # (first posting in the spill, terms, run ends)
+        counts = np.zeros(n_terms, np.int64)
+        spilled = 0
+        first_row = 0
+        tok_fh = _npy_writer(directory / "tokens.npy", np.int32, int(seg.offsets[-1]))
+        with open(directory / "rows.bin", "wb") as rows_fh, open(directory / "packed.bin", "wb") as packed_fh:
+            for tok, lengths in _row_chunks(parts, block_rows):
+                tok.tofile(tok_fh)
+                terms, rows, packed = _chunk_postings(tok, lengths, first_row, rows_total)
+                first_row += len(lengths)
+                if not len(terms):
+                    continue
+                starts = np.flatnonzero(np.concatenate([[True], terms[1:] != terms[:-1]]))
+                run_terms = terms[starts]
+                run_ends = np.append(starts[1:], len(terms)).astype(np.int64)
+                counts[run_terms] += np.diff(np.concatenate([[0], run_ends]))
+                rows.tofile(rows_fh)
+                packed.tofile(packed_fh)
+                blocks.append((spilled, run_terms, run_ends))
+                spilled += len(terms)
+        _close_synced(tok_fh)
+        seg.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        del counts
+        nnz = int(seg.indptr[-1])
+        # pass 2: the CSC arrays, one range of terms at a time
+        norm = _field_norms(seg.field_lengths(), avg_len, params)
+        seg.max_weights = np.zeros(n_terms, np.float32)
+        long = np.flatnonzero(np.diff(seg.indptr) > CHAMPIONS)
+        seg.champ_indptr = np.zeros(n_terms + 1, np.int64)
+        seg.champ_indptr[long + 1] = CHAMPIONS
+        np.cumsum(seg.champ_indptr, out=seg.champ_indptr)
+        out = {"indices": _npy_writer(directory / "indices.npy", np.int32, nnz),
+               "weights": _npy_writer(directory / "weights.npy", np.float32, nnz),
+               "masks": _npy_writer(directory / "masks.npy", np.uint8, nnz),
+               "champ_rows": _npy_writer(directory / "champ_rows.npy", np.int32, len(long) * CHAMPIONS)}
+        with open(directory / "rows.bin", "rb") as rows_fh, open(directory / "packed.bin", "rb") as packed_fh:
+            t0 = 0
+            while t0 < n_terms:
+                t1 = int(np.searchsorted(seg.indptr, seg.indptr[t0] + MERGE_SLICE_POSTINGS, side="right")) - 1
+                t1 = min(max(t1, t0 + 1), n_terms)
+                p0 = int(seg.indptr[t0])
+                indices = np.empty(int(seg.indptr[t1]) - p0, np.int32)
+                packed = np.empty(len(indices), np.int32)
+                cursor = seg.indptr[t0:t1] - p0
+                for first, run_terms, run_ends in blocks:
+                    a, c = np.searchsorted(run_terms, [t0, t1])
+                    if a == c:
+                        continue
+                    lo = int(run_ends[a - 1]) if a else 0
+                    lens = np.diff(np.concatenate([[lo], run_ends[a:c]]))
+                    rows_fh.seek(4 * (first + lo))
+                    packed_fh.seek(4 * (first + lo))
+                    count = int(run_ends[c - 1]) - lo
+                    rows = np.fromfile(rows_fh, np.int32, count)
+                    counts_packed = np.fromfile(packed_fh, np.int32, count)
+                    local = run_terms[a:c] - t0
+                    pos = np.repeat(cursor[local] - (np.cumsum(lens) - lens), lens) + np.arange(count)
+                    indices[pos] = rows
+                    packed[pos] = counts_packed
+                    cursor[local] += lens
+                weights, masks = _bm25_weights(packed, indices, norm, params)
+                del packed
+                local_indptr = seg.indptr[t0:t1 + 1] - p0
+                nonempty = np.diff(local_indptr) > 0
+                if nonempty.any():
+                    seg.max_weights[t0:t1][nonempty] = np.maximum.reduceat(weights, local_indptr[:-1][nonempty])
+                for term in long[(long >= t0) & (long < t1)].tolist():
+                    start, end = local_indptr[term - t0], local_indptr[term - t0 + 1]
+                    heaviest = np.argpartition(-weights[start:end], CHAMPIONS - 1)[:CHAMPIONS]
+                    np.sort(indices[start:end][heaviest]).tofile(out["champ_rows"])
+                indices.tofile(out["indices"])
+                weights.tofile(out["weights"])
+                masks.tofile(out["masks"])
+                t0 = t1
+        for fh in out.values():
+            _close_synced(fh)
+        (directory / "rows.bin").unlink()
+        (directory / "packed.bin").unlink()
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    seg.files = {name: directory / f"{name}.npy" for name in ("tokens", *out)}
+    seg.tokens = np.asarray(np.load(seg.files["tokens"], mmap_mode="r"))
+    seg.indices = np.asarray(np.load(seg.files["indices"], mmap_mode="r"))
+    seg.weights = np.asarray(np.load(seg.files["weights"], mmap_mode="r"))
+    seg.masks = np.asarray(np.load(seg.files["masks"], mmap_mode="r"))
+    seg.champ_rows = np.asarray(np.load(seg.files["champ_rows"], mmap_mode="r"))
+    seg.build_categories(n_cats)
+    # The files go with the segment (a save has linked them into the index by then; maps stay valid).
+    weakref.finalize(seg, shutil.rmtree, directory, True)
+    return seg
+
+
+def remove_stale_spills(directory: Path) -> list[str]:
+    """Remove merge spill directories whose process is gone (a build killed midway)."""
+    removed = []
+    for path in Path(directory).glob("spill-*"):
+        try:
+            pid = int(path.name.split("-")[1])
+            os.kill(pid, 0)
+            continue
+        except (ValueError, IndexError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue  # another user's live process
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    return removed
+
+
+def _link_or_copy(source: Path, target: Path) -> bool:
+    """Put `source`'s bytes at `target` without reading them into this process: a hard link, else a
+    file copy. False when `source` is gone."""
+    try:
+        os.link(source, target)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        shutil.copyfile(source, target)
+    except FileNotFoundError:
+        return False
+    with open(target, "rb") as fh:
+        os.fsync(fh.fileno())
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:
