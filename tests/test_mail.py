@@ -557,8 +557,11 @@ def test_two_schedules_run_a_period_day_once(mail_home: Path, smtp: Recorder, tm
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS: aiosmtpd cannot tell
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
-def test_smtp_over_tls_with_login(home: Path, tmp_path: Path, security: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """STARTTLS and implicit TLS with a checked certificate, and AUTH, against aiosmtpd."""
+def test_smtp_over_tls_with_login(store_home: Path, tmp_path: Path, security: str,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """STARTTLS and implicit TLS with a checked certificate, and AUTH, against aiosmtpd (the confirmation
+    queued and delivered on either backend)."""
+    home = store_home
     certificate = self_signed_certificate(tmp_path)
     with smtp_server(security=security, certificate=certificate, login=("mailer", "s3cret pass")) as recorder:
         mail_env(monkeypatch, recorder.port)
