@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,10 +71,13 @@ class MiniLMActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
+        started = time.process_time()
         with torch.inference_mode():
             vectors = self.model.encode([str(text) for text in batch["text"]], batch_size=MINILM_BATCH,
                                         convert_to_numpy=True, normalize_embeddings=False)
-        return {"row": batch["row"], "vector": np.asarray(vectors, dtype=np.float32)}
+        # CPU time of this call, spread over its rows: what the cluster spent on embedding, not on loading
+        cpu = np.full(len(vectors), (time.process_time() - started) / max(1, len(vectors)))
+        return {"row": batch["row"], "vector": np.asarray(vectors, dtype=np.float32), "cpu_seconds": cpu}
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -152,6 +156,7 @@ class RayEncoder:
             raise RayEmbedError(f"Ray cluster at {address}: --device {device}, but the cluster has no GPU")
         per_actor = self.gpus_per_actor and resources.get("GPU", 0) or resources.get("CPU", 0) / cpus_per_actor
         self.actors = actors or max(1, int(per_actor))
+        self.cpu_seconds = 0.0  # spent by the actors embedding, model loading aside
         logging.getLogger("ray.data").setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the job draws its own
@@ -195,6 +200,7 @@ class RayEncoder:
                 for result in dataset.iter_batches(batch_size=None, batch_format="numpy"):
                     rows = np.asarray(result["row"], dtype=np.int64)
                     vectors[rows] = result["vector"]
+                    self.cpu_seconds += float(np.sum(result["cpu_seconds"]))
                     np.subtract.at(missing, np.searchsorted(ends, rows, side="right"), 1)
                     while ready < len(window) and missing[ready] == 0:
                         yield vectors[ends[ready] - len(window[ready]):ends[ready]]
