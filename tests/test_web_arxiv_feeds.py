@@ -8,11 +8,8 @@ import arxiv
 import feedparser
 import httpx
 import pytest
-from conftest import copy_home
-from web_server import serve
 
 from paperwire.model import make_paper
-from paperwire.store import open_store
 
 ARXIV_PAPERS = [
     make_paper(title="Attention Is All You Need", arxiv_id="1706.03762v7", source="test",
@@ -25,16 +22,7 @@ ARXIV_PAPERS = [
                authors=["Kaiming He", "Xiangyu Zhang"], categories=["cs.CV"], published="2015-12-10",
                listed_on="2015-12-11"),
 ]
-
-
-@pytest.fixture(scope="module")
-def base(seed_home: Path, tmp_path_factory: pytest.TempPathFactory):
-    home = copy_home(seed_home, tmp_path_factory.mktemp("web-arxiv") / "home")
-    store = open_store(home)
-    store.upsert_papers(ARXIV_PAPERS)
-    store.close()
-    with serve(home) as url:
-        yield url
+EXTRA_PAPERS = ARXIV_PAPERS  # added to this module's server home (the web_home and base fixtures in conftest.py)
 
 
 @pytest.fixture
@@ -129,3 +117,31 @@ def test_injection_shaped_queries_are_harmless(base: str) -> None:
                                                                        "max_results": 50}).content).entries
     assert entries and all("%" in e.summary for e in entries)
     assert httpx.get(base + "/healthz").json()["papers"] > 400
+
+
+def test_papers_without_a_day_sort_last_newest_first_and_first_oldest_first(store_home: Path) -> None:
+    """The same order on both backends: a paper with no date sorts as the smallest (SQLite's NULLs)."""
+    from paperwire.arxiv_query import parse
+    from paperwire.store import open_store
+    from paperwire.store.arxiv_select import select_papers
+
+    undated = make_paper(title="Undated quillwort survey", abstract="Quillwort ferns, undated.", source="test")
+    older = make_paper(title="Older quillwort survey", abstract="Quillwort ferns in 2020.", source="test",
+                       arxiv_id="2001.00001", published="2020-01-02", listed_on="2020-01-03")
+    newer = make_paper(title="Newer quillwort survey", abstract="Quillwort ferns in 2021.", source="test",
+                       arxiv_id="2101.00001", published="2021-01-02", listed_on="2021-01-03")
+    store = open_store(store_home)
+    try:
+        store.upsert_papers([undated, older, newer])
+        tree = parse("abs:quillwort")
+
+        def order(sort_by: str, descending: bool) -> list[str]:
+            papers, total = select_papers(store, tree, None, 0, 10, sort_by, descending)
+            assert total == 3
+            return [p.id for p in papers]
+
+        assert order("submittedDate", True) == [newer.id, older.id, undated.id]
+        assert order("submittedDate", False) == [undated.id, older.id, newer.id]
+        assert order("relevance", True) == [newer.id, older.id, undated.id]
+    finally:
+        store.close()

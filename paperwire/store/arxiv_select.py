@@ -83,12 +83,16 @@ def select_papers(store: SQLiteStore, tree: Node | Term | None, ids: list[str] |
     total = conn.execute(f"SELECT COUNT(*) FROM papers WHERE {where}", args).fetchone()[0]
     direction = "DESC" if descending else "ASC"
     order_column = SORT_COLUMNS[sort_by]
+    # Papers without a day sort as if their day were the smallest, as SQLite has NULLs; said outright,
+    # since PostgreSQL takes NULL for the largest value.
     if order_column is None:
         relevance, rel_args = relevance_sql(positive_terms(tree))
-        order = f"{relevance} {direction}, listed_on DESC, rev" if relevance else "listed_on DESC, rev"
+        newest = "listed_on DESC NULLS LAST, rev"
+        order = f"{relevance} {direction}, {newest}" if relevance else newest
         order_args = rel_args
     else:
-        order, order_args = f"{order_column} {direction}, rev {direction}", []
+        nulls = "NULLS LAST" if descending else "NULLS FIRST"
+        order, order_args = f"{order_column} {direction} {nulls}, rev {direction}", []
     rows = conn.execute(
         f"SELECT {', '.join(COLUMNS)} FROM papers WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*args, *order_args, max_results, start]).fetchall()
