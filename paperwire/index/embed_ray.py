@@ -26,6 +26,8 @@ import numpy as np
 from paperwire.index.embed import MINILM_BATCH, EmbedderError, MiniLMEmbedder, minilm_directory
 from paperwire.index.embed_job import EmbedJobError
 
+log = logging.getLogger(__name__)
+
 RAY_MISSING = "--ray needs Ray: install paperwire's ray extra (pip install 'paperwire[ray]')"
 # How long to wait for the cluster's address to answer before giving up (a wrong address fails in seconds,
 # not after Ray's own minute of retries).
@@ -114,6 +116,21 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _cluster_messages_to_log(ray: Any) -> None:
+    """Ray prints the cluster's messages about this job (a task retried, an actor that died, with their
+    tracebacks) on stdout. They go to this module's logger instead (the cluster's own logs keep them too):
+    stdout keeps only the job's report (--json), and a failure ends the job with one line on stderr."""
+    worker_module = getattr(getattr(ray, "_private", None), "worker", None)
+    if getattr(worker_module, "print_to_stdstream", None) is None:
+        return
+
+    def to_log(data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        for line in data.get("lines", []):
+            log.info("Ray cluster: %s", line)
+
+    worker_module.print_to_stdstream = to_log
+
+
 def _connect(ray: Any, address: str) -> None:
     """Join the cluster at `address` as a driver, giving up after CONNECT_TIMEOUT seconds of retries."""
     # Ray retries for about 20 s by default, once a second; this bounds it.
@@ -157,7 +174,9 @@ class RayEncoder:
         per_actor = self.gpus_per_actor and resources.get("GPU", 0) or resources.get("CPU", 0) / cpus_per_actor
         self.actors = actors or max(1, int(per_actor))
         self.cpu_seconds = 0.0  # spent by the actors embedding, model loading aside
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        # Ray Data logs a failed run's traceback before raising it; the job reports the error as one line.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        _cluster_messages_to_log(ray)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the job draws its own
         context.execution_options.preserve_order = True  # checkpoints come back about in order, newest first
@@ -218,11 +237,19 @@ class RayEncoder:
 
 
 def _one_line(exc: BaseException) -> str:
-    """The innermost cause's message, on one line (Ray wraps an actor's error in several tracebacks)."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    for line in reversed(lines):  # a RayEmbedError raised in an actor ends the text Ray reports
-        if "RayEmbedError" in line:
-            return line.split("RayEmbedError:", 1)[-1].strip()
-    return lines[-1] if lines else type(exc).__name__
+    """What went wrong, on one line: Ray wraps an actor's error in its own exceptions and their tracebacks,
+    so the message of a RayEmbedError raised in an actor is looked for along the chain first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for link in chain:
+        for line in reversed(str(link).splitlines()):
+            if "RayEmbedError:" in line:
+                return line.split("RayEmbedError:", 1)[1].strip()
+    for link in chain:
+        lines = [line.strip() for line in str(link).splitlines() if line.strip()]
+        if lines:
+            return lines[-1] if len(lines) == 1 else lines[0]
+    return type(exc).__name__
