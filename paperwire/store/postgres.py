@@ -181,8 +181,11 @@ class PostgresStore(SQLiteStore):
     # ------------------------------------------------------------ the rest
 
     def change_token(self) -> str:
-        """The database's write-ahead log position: it moves with every write by any node."""
-        return str(self.conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+        """The transactions this statement's snapshot sees as committed or running: it moves with every
+        transaction that writes, on any node, as soon as it commits, and never with a read. (The write-ahead
+        log position moved with reads that prune old row versions, and with synchronous_commit off it
+        trailed a commit until the log was written.)"""
+        return str(self.conn.execute("SELECT pg_current_snapshot()").fetchone()[0])
 
     @contextmanager
     def exclusive(self, name: str, *, wait: bool = True) -> Iterator[bool]:
