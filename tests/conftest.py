@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -64,19 +65,88 @@ def seed_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_home(source: Path, target: Path) -> Path:
+    """A copy of a home: its files, and a home on PostgreSQL gets a copy of its database (named in the copy's
+    config.toml), so the copy can be written without touching the original."""
     import shutil
 
+    from paperwire.store import database_url
+
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("lock"))
+    url = database_url(source)
+    if url:
+        config = target / "config.toml"
+        text = config.read_text() if config.exists() else ""
+        assert json.dumps(url) in text, f"{source}: copy_home copies the database its config.toml names"
+        config.write_text(text.replace(json.dumps(url), json.dumps(copy_database(url))))
     return target
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests on a seeded home (`backend`, through `web_home`, `base` or `seeded_copy`) run once per backend
+    (a module may narrow its BACKENDS); the parameter is module-scoped, so a module's server starts once for
+    each. Tests in Chromium run on SQLite only: they check what the browser does with the pages, whose
+    store reads and writes the other tests check on both."""
+    if "backend" in metafunc.fixturenames:
+        backends = getattr(metafunc.module, "BACKENDS", BACKENDS)
+        if "browser" in metafunc.fixturenames:
+            backends = backends[:1]
+        metafunc.parametrize("backend", backends, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def web_home(request: pytest.FixtureRequest, seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the seeded home for one test module's server, with the module's EXTRA_PAPERS added."""
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store backend of the module's seeded homes."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres_seed_home(seed_home: Path, postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed home on PostgreSQL, once per session (read-only, like seed_home: copy it with `copy_home`).
+    The seeds are ingested into a new database as they were into the seed home's SQLite file: the same
+    papers under the same revs, so the seed home's search index, copied, fits it too."""
+    import shutil
+
+    from paperwire.ingest import ingest_paths
+    from paperwire.store import DATABASE_NAME, open_store
+
+    home = tmp_path_factory.mktemp("seed-home-postgresql") / "home"
+    shutil.copytree(seed_home, home, ignore=shutil.ignore_patterns("lock", f"{DATABASE_NAME}*"))
+    with open(home / "config.toml", "a") as config:
+        config.write(f"PAPERWIRE_DATABASE_URL = {json.dumps(fresh_database(postgres_server))}\n")
+    copied, seeded = open_store(home), open_store(seed_home, readonly=True)
+    try:
+        ingest_paths(copied, SEEDS, fmt="hf-page")
+        revs = [(rev, paper.id) for rev, paper in copied.iter_papers()]
+        assert revs == [(rev, paper.id) for rev, paper in seeded.iter_papers()], "the seed revs differ"
+    finally:
+        copied.close()
+        seeded.close()
+    return home
+
+
+def seeded_home_on(backend: str, target: Path, request: pytest.FixtureRequest) -> Path:
+    """A copy of the seeded home at `target`, on SQLite or on PostgreSQL."""
+    source = "seed_home" if backend == "sqlite" else "postgres_seed_home"
+    return copy_home(request.getfixturevalue(source), target)
+
+
+@pytest.fixture
+def seeded_copy(backend: str, request: pytest.FixtureRequest) -> Callable[[Path], Path]:
+    """Makes copies of the seeded home on the module's backend (for a test's own server)."""
+    return lambda target: seeded_home_on(backend, target, request)
+
+
+@pytest.fixture(scope="module")
+def web_home(request: pytest.FixtureRequest, backend: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the seeded home for one test module's server, with the module's EXTRA_PAPERS added, on
+    each backend in turn."""
     from paperwire.store import open_store
 
     name = request.module.__name__.rsplit(".", 1)[-1]
-    home = copy_home(seed_home, tmp_path_factory.mktemp(name) / "home")
+    home = seeded_home_on(backend, tmp_path_factory.mktemp(f"{name}-{backend}") / "home", request)
     extra = list(getattr(request.module, "EXTRA_PAPERS", []))
     if extra:
         store = open_store(home)
@@ -177,14 +247,25 @@ def postgres_server() -> Iterator[str]:
 _databases = iter(range(1, 1_000_000))
 
 
-def fresh_database(server_url: str) -> str:
-    """A new empty database on the test server; its URL."""
+def fresh_database(server_url: str, template: str | None = None) -> str:
+    """A new database on the test server (empty, or a copy of the database `template` names); its URL."""
     import psycopg
 
     name = f"paperwire_test_{os.getpid()}_{next(_databases)}"
+    copying = f' TEMPLATE "{urlsplit(template).path.lstrip("/")}"' if template else ""
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copying}')
     return server_url.replace("/postgres?", f"/{name}?", 1)
+
+
+def copy_database(url: str) -> str:
+    """A new database on the same server holding what the one at `url` holds; its URL. The stores of the
+    source must be closed: PostgreSQL copies a database no session is connected to, so this process's
+    pooled connections to it are closed first."""
+    from paperwire.store.postgres import close_pool
+
+    close_pool(url)
+    return fresh_database(urlunsplit(urlsplit(url)._replace(path="/postgres")), template=url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SEEDS, copy_home
+from conftest import SEEDS
 from web_server import csrf_of, serve, signed_up_client
 
 from paperwire.sources import hf_page
@@ -23,9 +23,8 @@ def page_ids(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = copy_home(seed_home, tmp_path_factory.mktemp("library-web") / "home")
-    with serve(home) as base:
+def site(web_home: Path) -> Iterator[str]:
+    with serve(web_home) as base:
         yield base
 
 

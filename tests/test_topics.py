@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import copy_home, run_cli
+from conftest import copy_home, run_cli, seeded_home_on
 
 from paperwire.model import make_paper
 from paperwire.rank.layout import PAYLOAD_MAGIC, build_map, encode_points, load_map
@@ -27,8 +27,9 @@ from paperwire.store import open_store
 
 
 @pytest.fixture(scope="module")
-def topics_home(seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = copy_home(seed_home, tmp_path_factory.mktemp("topics") / "home")
+def topics_home(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded home with its topics built, on each backend in turn (copies of it copy its database)."""
+    home = seeded_home_on(backend, tmp_path_factory.mktemp(f"topics-{backend}") / "home", request)
     store = open_store(home)
     try:
         build_topics(home, store)

@@ -6,19 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import copy_home
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError
-from web_server import csrf_of, serve, signed_up_client
+from web_server import csrf_of, signed_up_client
 
 from paperwire.store import open_store
-
-
-@pytest.fixture(scope="module")
-def base(seed_home: Path, tmp_path_factory: pytest.TempPathFactory):
-    home = copy_home(seed_home, tmp_path_factory.mktemp("web-api") / "home")
-    with serve(home) as url:
-        yield url
 
 
 @pytest.fixture(autouse=True)

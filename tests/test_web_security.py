@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from conftest import copy_home
 from web_server import csrf_of, serve, signed_up_client
 
 from paperwire.model import make_paper
@@ -205,8 +205,8 @@ def test_stored_passwords_are_argon2_hashes(web_home: Path, base: str) -> None:
     assert stored.startswith("$argon2id$") and "plain text" not in stored
 
 
-def test_rate_limits(seed_home: Path, tmp_path: Path) -> None:
-    home = copy_home(seed_home, tmp_path / "home")
+def test_rate_limits(seeded_copy: Callable[[Path], Path], tmp_path: Path) -> None:
+    home = seeded_copy(tmp_path / "home")
     limits = {"PAPERWIRE_RATE_LIMIT_LOGIN": "3/300", "PAPERWIRE_RATE_LIMIT_SIGNUP": "2/3600",
               "PAPERWIRE_RATE_LIMIT_VOTE": "4/60", "PAPERWIRE_RATE_LIMIT_SUBMIT": "2/3600"}
     with serve(home, limits) as base:

@@ -112,7 +112,7 @@ class Comments:
                 f"SELECT paper_id AS pid, COUNT(*) AS n FROM comments WHERE paper_id IN ({marks}) "
                 f"AND hidden_at IS NULL GROUP BY paper_id "
                 f"UNION ALL SELECT a.paper_id, COUNT(*) FROM paper_aliases a JOIN comments c ON c.paper_id = a.alias "
-                f"WHERE a.paper_id IN ({marks}) AND c.hidden_at IS NULL GROUP BY a.paper_id) GROUP BY pid",
+                f"WHERE a.paper_id IN ({marks}) AND c.hidden_at IS NULL GROUP BY a.paper_id) AS counted GROUP BY pid",
                 (*chunk, *chunk))
             counts.update({pid: n for pid, n in rows})
         return counts

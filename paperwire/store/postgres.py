@@ -86,6 +86,15 @@ def _forget_pools_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
+def close_pool(url: str) -> None:
+    """Close this process's connections to one database (its stores closed), as before the database is
+    copied or dropped, which PostgreSQL does only with no session connected."""
+    with _pools_lock:
+        pool = _pools.pop(url, None)
+    if pool is not None:
+        pool.close()
+
+
 def close_pools() -> None:
     with _pools_lock:
         for pool in _pools.values():
