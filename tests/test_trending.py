@@ -73,18 +73,18 @@ def test_top_orders_by_votes_then_newer_day() -> None:
 
 # ------------------------------------------------------------ windows anchored to now
 
-def _listings(tmp_path, papers):  # type: ignore[no-untyped-def]
+def _listings(home, papers):  # type: ignore[no-untyped-def]
     from paperwire.store import open_store
     from paperwire.store.accounts import Listings
 
-    store = open_store(tmp_path / "home")
+    store = open_store(home)
     store.upsert_papers(papers)
     return store, Listings(store)
 
 
-def test_trending_candidates_fall_back_to_the_newest_papers_when_the_month_is_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_trending_candidates_fall_back_to_the_newest_papers_when_the_month_is_empty(store_home) -> None:  # type: ignore[no-untyped-def]
     old = [_paper(f"Old {i}", f"2025-03-{10 + i % 3:02d}", upvotes=i) for i in range(12)]
-    store, listings = _listings(tmp_path, old)
+    store, listings = _listings(store_home, old)
     try:
         # Nothing listed in the 30 days up to today: the month up to the newest listing day stands in.
         found = trending_candidates(listings, "2026-12-06", 5)

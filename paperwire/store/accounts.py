@@ -258,7 +258,7 @@ class Listings:
         can only draw its top N from each day's top N by votes."""
         sql = (f"SELECT id FROM (SELECT p.id, ROW_NUMBER() OVER (PARTITION BY p.listed_on "
                f"ORDER BY p.upvotes + {_LOCAL_VOTES} DESC, p.rev) AS place FROM papers p "
-               f"WHERE p.listed_on BETWEEN ? AND ?) WHERE place <= ?")
+               f"WHERE p.listed_on BETWEEN ? AND ?) AS ranked WHERE place <= ?")
         return self._papers_in_order([r[0] for r in self.conn.execute(sql, (first, last, per_day))])
 
     def _papers_in_order(self, ids: list[str]) -> list[Paper]:
