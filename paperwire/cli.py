@@ -559,6 +559,39 @@ def index_rebuild(ctx: click.Context, embedder: str | None, json_output: bool) -
         click.echo(f"rebuilt: {report.indexed_papers} papers, embedder {index.embedder.name}")
 
 
+@index_group.command("train-static")
+@click.option("--sample", type=click.IntRange(min=1), default=None,
+              help="Train on at most this many abstracts (default 20,000).")
+@click.option("--json", "json_output", is_flag=True)
+@click.pass_context
+def index_train_static(ctx: click.Context, sample: int | None, json_output: bool) -> None:
+    """Train the static model on this home's abstracts against their MiniLM vectors (`index embed` makes
+    them), and rebuild the index if it is on static vectors. Restart a running server afterwards."""
+    from paperwire.index import rebuild_index
+    from paperwire.index.embed import STATIC_NAME, EmbedderError
+    from paperwire.index.engine import vector_coverage
+    from paperwire.index.static_train import TRAINING_SAMPLE, train_home_static_model
+
+    home = home_of(ctx)
+    store = open_store(existing_home(ctx))
+    try:
+        try:
+            record = train_home_static_model(home, store, sample=sample or TRAINING_SAMPLE)
+        except EmbedderError as exc:
+            fail(str(exc), 2)
+            return
+        on_static = any(name == STATIC_NAME and c.get("index") for name, c in vector_coverage(home).items())
+        if on_static:
+            rebuild_index(home, store, progress=show_progress(json_output))
+    finally:
+        store.close()
+    if json_output:
+        emit_json({**record, "index_rebuilt": on_static})
+        return
+    click.echo(f"static model trained on {record['trained_on']:,} abstracts in {record['train_seconds']:.0f} s"
+               + ("; index rebuilt" if on_static else ""))
+
+
 @index_group.command("embed")
 @click.option("--embedder", type=click.Choice(["minilm", "static"]), default="minilm", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Embed at most this many papers now.")

@@ -591,6 +591,11 @@ class EmbeddingCache:
                 raise
         return removed
 
+    def forget(self, embedder: str) -> int:
+        """Drop every vector of `embedder` (its model was replaced); returns rows removed."""
+        with self._lock:
+            return int(self.conn.execute("DELETE FROM embeddings WHERE embedder = ?", (embedder,)).rowcount)
+
     def close(self) -> None:
         with self._lock:
             self.conn.close()
