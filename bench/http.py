@@ -52,7 +52,7 @@ OUT = BENCH / "out"
 sys.path.insert(0, str(BENCH.parent))
 from snapshot import write_snapshot  # noqa: E402
 
-from bench.quality import load_average, machine, write_section  # noqa: E402
+from bench.quality import load_average, machine, process_tree_cpu, write_section  # noqa: E402
 
 KINDS = ("api_search", "html_search", "feed_day", "api_daily", "paper")
 
@@ -134,29 +134,6 @@ def request_mix(days: list[str], ids: list[str], rng: random.Random) -> tuple[st
 
 def _pct(values: list[float], p: float) -> float:
     return round(1000 * values[min(len(values) - 1, int(p * len(values)))], 1) if values else 0.0
-
-
-def process_tree_cpu(pids: int | list[int]) -> float:
-    """CPU seconds (user + system) of processes and their live descendants (uvicorn's workers, PostgreSQL's
-    backends)."""
-    children: dict[int, list[int]] = {}
-    stats: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        stats[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0.0, [pids] if isinstance(pids, int) else list(pids)
-    while todo:
-        current = todo.pop()
-        total += stats.get(current, 0.0)
-        todo += children.get(current, [])
-    return total
 
 
 async def load(base: str | list[str], paths: Any, *, concurrency: int, max_requests: int, seconds: float,

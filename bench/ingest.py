@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.quality import load_average, machine, write_section  # noqa: E402
+from bench.quality import load_average, machine, process_tree_cpu, write_section  # noqa: E402
 from bench.snapshot import write_snapshot  # noqa: E402
 from paperwire.ingest import BATCH_SIZE  # noqa: E402
 
@@ -127,9 +127,12 @@ main()
 """
 
 
-def run_stage(code: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one stage in a child process; wall and CPU seconds from the kernel, peak RSS from the child."""
+def run_stage(code: str, args: list[str], env: dict[str, str] | None = None,
+              database_pid: int | None = None) -> dict[str, Any]:
+    """Run one stage in a child process; wall and CPU seconds from the kernel, peak RSS from the child,
+    and the CPU seconds the database server's processes spent meanwhile."""
     load = os.getloadavg()[0]
+    database_cpu = process_tree_cpu(database_pid) if database_pid else 0.0
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", REPORT_PEAK + code, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -144,8 +147,9 @@ def run_stage(code: str, args: list[str], env: dict[str, str] | None = None) -> 
     if code != 0:
         raise SystemExit(f"stage failed ({code}): {' '.join(args)}\n{err[-2000:]}")
     peak_kb = int(err.rsplit("PEAK_KB ", 1)[1].split()[0])
+    database_cpu = process_tree_cpu(database_pid) - database_cpu if database_pid else None
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": peak_kb / 1024, "stdout": out,
-            "load": load}
+            "load": load, "database_cpu": database_cpu}
 
 
 def snapshot_file(records: int) -> Path:
@@ -161,15 +165,16 @@ def snapshot_file(records: int) -> Path:
 
 
 def ingest_twice(label: str, home: Path, snapshot: Path, env: dict[str, str],
-                 rows: list[tuple[str, dict[str, Any]]], *, once: bool = False) -> list[dict[str, Any]]:
+                 rows: list[tuple[str, dict[str, Any]]], *, once: bool = False,
+                 database_pid: int | None = None) -> list[dict[str, Any]]:
     """The real `paperwire ingest` into an empty home, then (unless `once`) the same file again; their
     summaries."""
     cli = ["--home", str(home), "ingest", str(snapshot), "--json"]
-    first = run_stage(CLI, cli, env)
+    first = run_stage(CLI, cli, env, database_pid)
     rows.append((f"paperwire ingest{label}, empty home", first))
     if once:
         return [json.loads(first["stdout"])]
-    again = run_stage(CLI, cli, env)
+    again = run_stage(CLI, cli, env, database_pid)
     rows.append((f"paperwire ingest{label}, same file again", again))
     return [json.loads(first["stdout"]), json.loads(again["stdout"])]
 
@@ -207,16 +212,17 @@ def main(argv: list[str] | None = None) -> int:
                                          once=args.first_only)
         sizes["SQLite"] = sum(f.stat().st_size for f in home.rglob("*") if f.is_file()) / 1e6
         if args.postgresql:
-            from bench.pgserver import create_database, database_bytes, temporary_server
+            from bench.pgserver import create_database, database_bytes, postmaster_pid, temporary_server
 
             with temporary_server() as server:
                 plain = create_database(server, "bench_plain")
+                postmaster = postmaster_pid(plain)
                 rows.append(("baseline: json.loads + PostgreSQL COPY (raw fields)",
-                             run_stage(DECODE_AND_COPY, [str(snapshot), plain, str(BATCH_SIZE)])))
+                             run_stage(DECODE_AND_COPY, [str(snapshot), plain, str(BATCH_SIZE)], None, postmaster)))
                 url = create_database(server, "bench_paperwire")
                 summaries["PostgreSQL"] = ingest_twice(" into PostgreSQL", work / "pg-home", snapshot,
                                                        {**env, "PAPERWIRE_DATABASE_URL": url}, rows,
-                                                       once=args.first_only)
+                                                       once=args.first_only, database_pid=postmaster)
                 sizes["PostgreSQL"] = database_bytes(url) / 1e6
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -292,7 +298,8 @@ def markdown_postgresql(rows: list[tuple[str, dict[str, Any]]], records: int, si
         f"paperwire uses; fsync on), each next to its backend's raw baseline; batches of {BATCH_SIZE:,} records "
         "per transaction; no embeddings. Each row is a separate process; rec/s is wall clock, CPU is "
         "user+system seconds of that process (not of the parser processes a large snapshot gets, one per core, "
-        "nor of the PostgreSQL server), RSS its peak, load the 1-minute load average when the stage started. "
+        "nor of the PostgreSQL server, whose processes' CPU seconds meanwhile are the next column), "
+        "RSS its peak, load the 1-minute load average when the stage started. "
         "The last column is each row's speed over the raw baseline of its backend (the SQLite baseline is "
         "`executemany` of five raw fields, the PostgreSQL one COPY of the same fields into a one-table "
         "database), both run in this invocation.",
@@ -302,13 +309,15 @@ def markdown_postgresql(rows: list[tuple[str, dict[str, Any]]], records: int, si
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM, Python {info['python']}, "
         f"{info['os']}; load average (1/5/15 min) {load_before} at the start, {load_average()} at the end",
         "",
-        "| stage | records/s | wall s | CPU s | peak RSS MB | load | speed vs its backend's raw baseline |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| stage | records/s | wall s | CPU s | database server CPU s | peak RSS MB | load "
+        "| speed vs its backend's raw baseline |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows:
         backend = "PostgreSQL" if "PostgreSQL" in name else "SQLite" if "SQLite" in name else None
         ratio = f"{baselines[backend]['wall'] / r['wall']:.2f}×" if backend else "–"
-        lines.append(f"| {name} | {records / r['wall']:,.0f} | {r['wall']:.1f} | {r['cpu']:.1f} | "
+        database = f"{r['database_cpu']:.1f}" if r["database_cpu"] is not None else "–"
+        lines.append(f"| {name} | {records / r['wall']:,.0f} | {r['wall']:.1f} | {r['cpu']:.1f} | {database} | "
                      f"{r['rss_mb']:,.0f} | {r['load']:.1f} | {ratio} |")
     rate = records / pg["wall"]
     lines += [""]

@@ -58,6 +58,6 @@ def postmaster_pid(url: str) -> int:
     """The server's main process (the parent of every backend), to count the database's CPU."""
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:  # read while the backend lives
         backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
-    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])

@@ -395,6 +395,30 @@ def hybrid_verdicts(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def process_tree_cpu(pids: int | list[int]) -> float:
+    """CPU seconds (user + system) of processes, their live descendants (uvicorn's workers, PostgreSQL's
+    backends) and the descendants they have reaped."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # its own time and that of its children it has reaped (a database's backends that have ended)
+        stats[int(entry.name)] = sum(int(f) for f in fields[11:15]) / tick
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pids] if isinstance(pids, int) else list(pids)
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, 0.0)
+        todo += children.get(current, [])
+    return total
+
+
 def write_section(path: Path, section: str) -> None:
     """Replace (or append) one `## ` section, leaving the rest of the file as it is."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
