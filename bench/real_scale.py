@@ -245,7 +245,8 @@ def recommend_home(home: Path, draws: int, command: str) -> dict[str, Any]:
     table = {m: {str(k): {"p@10": float(np.mean([r[0] for r in v])), "ndcg@10": float(np.mean([r[1] for r in v]))}
                  for k, v in per_k.items()} for m, per_k in results.items()}
     difference = {str(k): {"p@10": paired(results["paperwire"][k], results["tfidf-svm"][k], 0),
-                      "ndcg@10": paired(results["paperwire"][k], results["tfidf-svm"][k], 1)} for k in K_VALUES}
+                           "ndcg@10": paired(results["paperwire"][k], results["tfidf-svm"][k], 1)}
+                  for k in K_VALUES}
     return {"home": str(home), "papers": len(ids), "embedder": index.embedder.name,
             "embedder_kind": index.embedder_kind, "pages": [len(p) for p in page_ids], "draws": draws,
             "tfidf_features": int(features.shape[1]), "command": command,
@@ -265,10 +266,8 @@ def vector_sets(home: Path, index: Any, ids: list[str], papers: list[Any]) -> di
     keys = [text_key(text_for_embedding(p)) for p in papers]
     cache = EmbeddingCache(index_dir(home) / "embeddings.sqlite3")
     try:
-        for kind in KINDS:
+        for kind in (k for k in KINDS if k not in sets):
             cls = embedder_class(kind)
-            if kind in sets:
-                continue
             found = cache.get_many(cls.name, keys, cls.dim)
             print(f"{home}: {kind} vectors for {sum(k in found for k in keys):,} of {len(keys):,} papers",
                   file=sys.stderr)
