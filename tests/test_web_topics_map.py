@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from conftest import copy_home
+from conftest import seeded_home_on
 from web_server import serve
 
 from paperwire.rank.layout import build_map
@@ -23,8 +23,9 @@ NO_AUTO = {"PAPERWIRE_TOPICS_AUTO": "0"}
 
 
 @pytest.fixture(scope="module")
-def topics_home(seed_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = copy_home(seed_home, tmp_path_factory.mktemp("web-topics") / "home")
+def topics_home(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded home with topics and the map built, on each backend in turn."""
+    home = seeded_home_on(backend, tmp_path_factory.mktemp(f"web-topics-{backend}") / "home", request)
     store = open_store(home)
     try:
         build_topics(home, store)
@@ -178,12 +179,12 @@ def test_home_without_vectors_gets_a_message_not_a_crash(tmp_path: Path) -> None
         assert httpx.get(f"{url}/").status_code == 200
 
 
-def test_server_builds_topics_when_due_and_not_again(seed_home: Path, tmp_path: Path) -> None:
+def test_server_builds_topics_when_due_and_not_again(seeded_copy: Callable[[Path], Path], tmp_path: Path) -> None:
     from web_server import serve_app
 
     from paperwire.web.topic_routes import service
 
-    home = copy_home(seed_home, tmp_path / "home")
+    home = seeded_copy(tmp_path / "home")
     with serve_app(home, NO_AUTO) as (url, app):
         assert httpx.get(f"{url}/api/topics").status_code == 404
         topics = service(app.state.site)
