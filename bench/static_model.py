@@ -261,8 +261,8 @@ def section(result: dict[str, Any]) -> str:
              "measured as it is and as a copy rebuilt with each trained model.", ""]
     for label, record in result["training"].items():
         agreement = record["heldout_overlap_with_minilm"]
-        lines.append(f"- {label}: {record['trained_on']:,} abstracts of {Path(record['home']).parent.name}'s home "
-                     f"with MiniLM vectors ({record['papers_left_out']} known-item targets left out), "
+        lines.append(f"- {label}: {record['trained_on']:,} abstracts of a seeded random sample of the home's "
+                     f"{record['texts']:,} (known-item targets left out) that have MiniLM vectors, "
                      f"{record['train_seconds']:.0f} s on the shared machine; on {record['holdout']} held-out "
                      f"abstracts, overlap@10 of nearest neighbours with MiniLM's: distilled "
                      f"{agreement['distilled']:.3f}, trained {agreement['trained']:.3f}.")
