@@ -62,7 +62,9 @@ SEARCH_WORDS = ("neural network attention transformer diffusion graph reinforcem
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "PAPERWIRE_EMBEDDER": "static"}
+    # No MiniLM job in the servers' idle time: it would share the cores with the requests measured (and be
+    # counted as server CPU), once per node.
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "PAPERWIRE_EMBEDDER": "static", "PAPERWIRE_EMBED_IN_BACKGROUND": "0"}
 
 
 def paperwire(home: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
