@@ -147,7 +147,7 @@ def evaluate_home(home: Path, weights: str) -> dict[str, Any]:
     retrievers["baseline bm25s"] = bm25s_retriever(papers)
     retrievers["baseline SQLite FTS5 bm25()"] = fts5_retriever(papers)
 
-    results: dict[str, Any] = {"papers": len(papers), "embedder": index.embedder.name,
+    results: dict[str, Any] = {"home": str(home), "papers": len(papers), "embedder": index.embedder.name,
                                "coverage": index.verify().to_dict()["coverage"], "sets": {}}
     for set_name, items in query_sets.items():
         rows = {}
@@ -414,8 +414,15 @@ def run_note(command: str, load: str | None = None) -> str:
 
 
 def run_notes(runs: list[dict[str, Any]]) -> list[str]:
-    """Each command that measured some of these homes, once, with the load when it ended."""
-    notes = {r["command"]: run_note(r["command"], r.get("load")) for r in runs}
+    """Each command that measured some of these homes, once, with the load when it ended; a home is named
+    by its size (HOME-20k), not by where it lay on the machine that measured it."""
+    labels = {r["home"]: f"HOME-{round(r['papers'] / 1000)}k" for r in runs}
+    notes = {}
+    for r in runs:
+        command = r["command"]
+        for home, label in labels.items():
+            command = command.replace(home, label)
+        notes[command] = run_note(command, r.get("load"))
     return [note + "  " for note in notes.values()] + [""]
 
 
@@ -426,7 +433,8 @@ def known_items_blocks(runs: list[dict[str, Any]], command: str) -> dict[str, st
     for results in runs:
         kind = results["embedder"].split(":")[0]
         heading = f"### {results['papers']:,} papers" + ("" if kind == "static" else f", {kind} vectors")
-        lines = [heading, "", run_note(command) + " The hybrid's dense weight is chosen on the tune splits "
+        note = run_notes([{**results, "command": command}])[0].rstrip()
+        lines = [heading, "", note + " The hybrid's dense weight is chosen on the tune splits "
                  "only (paperwire/index/fusion.py WEIGHT_BY_SIZE); the test columns were not looked at.", "",
                  f"The sample captures among real arXiv records; index embedder {results['embedder']} "
                  f"({results['coverage']['vectors']:,} vectors).", ""]
