@@ -568,7 +568,7 @@ def index_train_static(ctx: click.Context, sample: int | None, json_output: bool
     """Train the static model on this home's abstracts against their MiniLM vectors (`index embed` makes
     them), and rebuild the index if it is on static vectors. Restart a running server afterwards."""
     from paperwire.index import rebuild_index
-    from paperwire.index.embed import STATIC_NAME, EmbedderError
+    from paperwire.index.embed import EmbedderError
     from paperwire.index.engine import vector_coverage
     from paperwire.index.static_train import TRAINING_SAMPLE, train_home_static_model
 
@@ -580,7 +580,7 @@ def index_train_static(ctx: click.Context, sample: int | None, json_output: bool
         except EmbedderError as exc:
             fail(str(exc), 2)
             return
-        on_static = any(name == STATIC_NAME and c.get("index") for name, c in vector_coverage(home).items())
+        on_static = any(name.startswith("static:") and c.get("index") for name, c in vector_coverage(home).items())
         if on_static:
             rebuild_index(home, store, progress=show_progress(json_output))
     finally:

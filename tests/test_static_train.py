@@ -30,6 +30,7 @@ def embedded_home(static_home: Path) -> Path:
 
 
 def test_train_static_on_the_homes_abstracts(embedded_home: Path) -> None:
+    from paperwire.index import open_index
     from paperwire.index.embed import (
         MINILM_NAME,
         STATIC_NAME,
@@ -44,6 +45,11 @@ def test_train_static_on_the_homes_abstracts(embedded_home: Path) -> None:
     home = embedded_home
     directory = static_model_directory(home)
     distilled = StaticEmbedder(directory)
+    # A process with the distilled model loaded (a server) before the training.
+    serving_store = open_store(home)
+    serving = open_index(home, serving_store)
+    serving.embedder.load()
+    assert serving.embedder.name == STATIC_NAME
     before = (directory / "paperwire.json").read_text()
 
     # The real threshold: one page of abstracts is far too few, and nothing changes.
@@ -64,10 +70,11 @@ def test_train_static_on_the_homes_abstracts(embedded_home: Path) -> None:
     finally:
         store.close()
 
-    assert record["name"] == STATIC_NAME and record["trained_on"] == len(texts)
+    # Another model, so another name: never taken for the distilled model's vectors anywhere.
+    assert record["name"].startswith("static:trained-256-") and record["trained_on"] == len(texts)
     assert json.loads((directory / "paperwire.json").read_text()) == record
     trained = StaticEmbedder(directory)
-    assert trained.dim == distilled.dim
+    assert trained.dim == distilled.dim and trained.name == record["name"]
     # Fitted to MiniLM on these abstracts: their nearest neighbours now agree with MiniLM's more often.
     reference = np.asarray(minilm, dtype=np.float32)
     assert neighbour_overlap(trained.encode(texts), reference) > neighbour_overlap(distilled.encode(texts), reference)
@@ -79,7 +86,11 @@ def test_train_static_on_the_homes_abstracts(embedded_home: Path) -> None:
 
     rebuilt = run_cli(home, "index", "rebuild", "--json")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert json.loads(rebuilt.stdout)["embedder"] == STATIC_NAME
+    assert json.loads(rebuilt.stdout)["embedder"] == record["name"]
+    # The process that had the distilled model loads the rebuilt generation with the trained model.
+    assert serving.reload() and serving.embedder.name == record["name"]
+    assert np.allclose(serving.embedder.encode(texts[:5]), trained.encode(texts[:5]))
+    serving_store.close()
     store = open_store(home)
     try:
         paper = next(p for _, p in store.iter_papers())

@@ -308,6 +308,7 @@ class StaticEmbedder:
         if model.unk_token_id is not None:  # unknown words carry no meaning in a mean of word vectors
             self.table[model.unk_token_id] = 0.0
         self.dim = int(self.table.shape[1])
+        self.name = static_model_name(directory)
         self._chunk_ids: dict[str, list[int]] = {}
 
     def encode(self, texts: list[str], *, batch_size: int = 4096, progress: bool = False) -> np.ndarray:
@@ -376,6 +377,16 @@ class StaticEmbedder:
 
 def static_model_directory(home: Path) -> Path:
     return home / "models" / STATIC_NAME.split(":", 1)[1]
+
+
+def static_model_name(directory: Path) -> str:
+    """The name of the static model in `directory`: STATIC_NAME when distilled (or not made yet), its own
+    when trained on a home's abstracts, so that its vectors are never taken for another model's (in the
+    index, the embedding cache, a running server's loaded model)."""
+    try:
+        return str(json.loads((directory / "paperwire.json").read_text()).get("name") or STATIC_NAME)
+    except (OSError, ValueError):
+        return STATIC_NAME
 
 
 def distil_static_model(target: Path, *, pca_dims: int = STATIC_DIMS) -> dict[str, Any]:
@@ -469,7 +480,9 @@ def load_embedder(kind: str, home: Path) -> Embedder:
     The static model is distilled into the home on first use (a minute or so), and MiniLM's query graph
     exported there (a few seconds); both are read from there later."""
     embedder_class(kind)  # an unknown kind is an error before anything loads
-    key = (kind, str(Path(home).resolve()))
+    # A static model trained again is another model: loaded afresh, not the one of the same kind loaded before.
+    key = (kind, str(Path(home).resolve()),
+           static_model_name(static_model_directory(Path(home))) if kind == "static" else "")
     with _LOADED_LOCK:
         if key not in _LOADED:
             if kind == "minilm":
@@ -493,6 +506,8 @@ class LazyEmbedder:
         self.kind = kind
         self.home = Path(home)
         self.name, self.dim = cls.name, cls.dim
+        if kind == "static":
+            self.name = static_model_name(static_model_directory(self.home))
         self._model: Embedder | None = None
 
     def load(self) -> Embedder:

@@ -9,6 +9,7 @@ Only the pieces the abstracts contain move; the others keep their distilled vect
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Sequence
@@ -20,7 +21,6 @@ import numpy as np
 from paperwire.index.embed import (
     MINILM_NAME,
     STATIC_DIMS,
-    STATIC_NAME,
     EmbedderError,
     EmbeddingCache,
     MiniLMEmbedder,
@@ -75,7 +75,9 @@ def train_static_model(target: Path, base: Path, texts: Sequence[str], minilm: n
         config = {"model_type": "model2vec", "architectures": ["StaticModel"], "hidden_dim": int(table.shape[1]),
                   "normalize": True, "pooling": "mean"}
         StaticModel(vectors=table, tokenizer=start.tokenizer, config=config, normalize=True).save_pretrained(str(tmp))
-        return {"name": STATIC_NAME, "source": MINILM_NAME, "pca_dims": STATIC_DIMS, "trained_on": len(texts),
+        # Its own name (of its table's bytes): vectors of two trainings are never taken for one model's.
+        name = f"static:trained-{STATIC_DIMS}-{hashlib.sha1(table.tobytes()).hexdigest()[:10]}"
+        return {"name": name, "source": MINILM_NAME, "pca_dims": STATIC_DIMS, "trained_on": len(texts),
                 **info, "train_seconds": round(time.perf_counter() - started, 2)}
 
     # A model made before is replaced: training is asked for, never skipped.
@@ -175,17 +177,18 @@ def train_home_static_model(home: Path, store: Any, *, sample: int = TRAINING_SA
     """Train the home's static model on its abstracts that have MiniLM vectors in its embedding cache,
     in place of the one it has (distilled first when it has none), and forget the static vectors the old
     model made. Returns the new model's record; the caller rebuilds an index on static vectors."""
-    from paperwire.index.embed import distil_static_model, static_model_directory
+    from paperwire.index.embed import distil_static_model, static_model_directory, static_model_name
     from paperwire.index.engine import index_dir
 
     directory = static_model_directory(home)
     if not (directory / "paperwire.json").is_file():
         distil_static_model(directory)
+    replaced = static_model_name(directory)
     cache = EmbeddingCache(index_dir(home) / "embeddings.sqlite3")
     try:
         texts, minilm = minilm_training_set(store, cache, sample=sample)
         record = train_static_model(directory, directory, texts, minilm, min_texts=min_texts)
-        cache.forget(STATIC_NAME)  # made by the replaced model: never mixed with the new one's
+        cache.forget(replaced)  # the replaced model's vectors: of no use any more
     finally:
         cache.close()
     return record
