@@ -269,15 +269,22 @@ def copy_database(url: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_home(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+def store_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """A fresh home on each backend: SQLite under the home, or a new PostgreSQL database named in the
-    home's config.toml (so every process given the home, the CLI's too, uses it)."""
+    home's config.toml (so every process given the home, the CLI's too, uses it). This process's pooled
+    connections to the database are closed after the test: hundreds of tests each leaving a pool open
+    would take every connection the test server allows."""
     home = tmp_path / "home"
     home.mkdir()
+    url = None
     if request.param == "postgresql":
         url = fresh_database(request.getfixturevalue("postgres_server"))
         (home / "config.toml").write_text(f"PAPERWIRE_DATABASE_URL = {json.dumps(url)}\n")
-    return home
+    yield home
+    if url is not None:
+        from paperwire.store.postgres import close_pool
+
+        close_pool(url)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from conftest import SEEDS, run_cli
 
 from paperwire.index.embed import MINILM_NAME, EmbeddingCache, text_for_embedding, text_key
-from paperwire.index.embed_job import newest_first, run_embed_job
+from paperwire.index.embed_job import KILL_AFTER_CHECKPOINTS_ENV, newest_first, run_embed_job
 from paperwire.index.embed_ray import RayEmbedError, RayEncoder
 from paperwire.index.engine import index_dir
 from paperwire.ingest import ingest_paths
@@ -186,25 +186,15 @@ def test_embed_on_ray_equals_local(ray_address: str, home: Path, tmp_path: Path)
     assert not _vectors(home)
     assert not (index_dir(home) / "manifest.json").exists()
 
-    # kill -9 while the cluster works: every recorded checkpoint is kept, the newest papers first
+    # kill -9 while the cluster works (right after the second checkpoint is recorded: a cluster reads ahead,
+    # so a kill from outside could come after the last one): every recorded checkpoint is kept, newest first
     coverage_file = index_dir(home) / "coverage.json"
-    proc = subprocess.Popen([sys.executable, "-m", "paperwire.cli", "--home", str(home), "index", "embed",
-                             "--ray", ray_address, "--checkpoint", "5", "--json"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 600
-        recorded = 0
-        while recorded < 10:  # two checkpoints written
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-            try:
-                recorded = json.loads(coverage_file.read_text())[MINILM_NAME]["covered"]
-            except (FileNotFoundError, KeyError, json.JSONDecodeError):
-                pass
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    killed = subprocess.run([sys.executable, "-m", "paperwire.cli", "--home", str(home), "index", "embed",
+                             "--ray", ray_address, "--checkpoint", "5", "--json"], capture_output=True, text=True,
+                            env={**os.environ, KILL_AFTER_CHECKPOINTS_ENV: "2"}, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    recorded = json.loads(coverage_file.read_text())[MINILM_NAME]["covered"]
+    assert recorded == 10
     kept = set(_vectors(home))
     assert recorded <= len(kept) < len(set(keys)), "every recorded checkpoint is kept; the job did not finish"
     assert set(keys[:recorded]) <= kept
