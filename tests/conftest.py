@@ -140,10 +140,12 @@ def seeded_copy(backend: str, request: pytest.FixtureRequest) -> Callable[[Path]
 
 
 @pytest.fixture(scope="module")
-def web_home(request: pytest.FixtureRequest, backend: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def web_home(request: pytest.FixtureRequest, backend: str, tmp_path_factory: pytest.TempPathFactory,
+             ) -> Iterator[Path]:
     """A copy of the seeded home for one test module's server, with the module's EXTRA_PAPERS added, on
-    each backend in turn."""
-    from paperwire.store import open_store
+    each backend in turn. On PostgreSQL this process's pooled connections to its database are closed when
+    the module is done (each module's server grows a pool of its own)."""
+    from paperwire.store import database_url, open_store
 
     name = request.module.__name__.rsplit(".", 1)[-1]
     home = seeded_home_on(backend, tmp_path_factory.mktemp(f"{name}-{backend}") / "home", request)
@@ -154,7 +156,12 @@ def web_home(request: pytest.FixtureRequest, backend: str, tmp_path_factory: pyt
             store.upsert_papers(extra)
         finally:
             store.close()
-    return home
+    yield home
+    url = database_url(home)
+    if url:
+        from paperwire.store.postgres import close_pool
+
+        close_pool(url)
 
 
 @pytest.fixture(scope="module")
