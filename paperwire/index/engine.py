@@ -300,17 +300,26 @@ class SearchIndex:
             return done
 
     def _new_batches(self) -> Iterator[tuple[list[Paper], int]]:
-        """Papers written after the loaded rev, UPDATE_BATCH at a time, each with the rev of its last paper."""
+        """Papers written after the loaded rev, UPDATE_BATCH at a time, each with the rev of its last paper.
+        Ids these papers were known by before (re-keyed to their arXiv id) leave the index first."""
         batch: list[Paper] = []
         last_rev = self.rev
         for rev, paper in self.store.iter_papers(after_rev=self.rev):
             batch.append(paper)
             last_rev = rev
             if len(batch) >= UPDATE_BATCH:
+                self._drop_aliases(batch)
                 yield batch, last_rev
                 batch = []
         if batch:
+            self._drop_aliases(batch)
             yield batch, last_rev
+
+    def _drop_aliases(self, papers: list[Paper]) -> None:
+        old_ids = self.store.aliases_of([p.id for p in papers])
+        if old_ids:  # unknown ids are ignored by both indexes
+            self.lexical.remove(old_ids)
+            self.dense.remove(old_ids)
 
     def embed_pending(self, *, limit: int | None = None, progress: bool = False) -> int:
         """Vectors for indexed papers that lack them, oldest write first, at most `limit` papers

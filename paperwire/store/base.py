@@ -46,6 +46,7 @@ class Store(Protocol):
         """The paper with this id or alias; raises PaperNotFound."""
 
     def get_papers(self, paper_ids: Iterable[str]) -> dict[str, Paper]: ...
+    def aliases_of(self, paper_ids: Iterable[str]) -> list[str]: ...
 
     def iter_papers(self, *, after_rev: int = 0, batch_size: int = 1000) -> Iterator[tuple[int, Paper]]:
         """(rev, paper) in change order: everything written after `after_rev`."""

@@ -318,6 +318,18 @@ class SQLiteStore:
             raise PaperNotFound(paper_id)
         return found[paper_id]
 
+    def aliases_of(self, paper_ids: Iterable[str]) -> list[str]:
+        """The other ids (aliases) under which these papers were known: a paper re-keyed to its arXiv id
+        leaves its old id here, which a search index must not keep."""
+        ids = list(paper_ids)
+        out: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            out += [alias for (alias,) in self.conn.execute(
+                f"SELECT alias FROM paper_aliases WHERE paper_id IN ({marks})", chunk)]
+        return out
+
     def get_papers(self, paper_ids: Iterable[str]) -> dict[str, Paper]:
         return self._fetch(list(dict.fromkeys(paper_ids)))
 
