@@ -17,7 +17,6 @@ import gzip
 import json
 import os
 import random
-import shlex
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.quality import BENCHMARKS_MD, OUT, load_average, machine, write_section  # noqa: E402
+from bench.quality import load_average, machine, save_results  # noqa: E402
 from paperwire.index.engine import _read_manifest, index_dir  # noqa: E402
 from paperwire.store import open_store  # noqa: E402
 
@@ -118,8 +117,8 @@ def run(home: Path, data: Path, papers: int) -> dict[str, Any]:
                 "ingest": json.loads(ingested.stdout), "load_before": load_before, "load_after": load_average()}
 
 
-def markdown(result: dict[str, Any], command: str, info: dict[str, Any]) -> str:
-    r = result
+def markdown(result: dict[str, Any], command: str) -> str:
+    r, info = result, machine()
     return "\n".join([
         SECTION, "",
         f"`{command}` — {info['cpu']}, {info['cores']} cores; load average {r['load_before']} before, "
@@ -141,12 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run(args.home, args.data, args.papers)
     print(json.dumps(result, indent=1))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "daily_batch.json").write_text(json.dumps(result, indent=1))
-    if not args.no_markdown:
-        command = "python bench/daily_batch.py " + shlex.join(
-            a if not a.startswith("/") else Path(a).name for a in (argv if argv is not None else sys.argv[1:]))
-        write_section(BENCHMARKS_MD, markdown(result, command, machine()))
+    save_results(__file__, result, argv, None if args.no_markdown else markdown)
     return 0
 
 

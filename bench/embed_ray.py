@@ -17,16 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,72 +30,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench.embed_throughput import real_texts, torch_encoder  # noqa: E402
 from bench.embedders import seed_texts  # noqa: E402
-from bench.quality import BENCHMARKS_MD, OUT, load_average, machine, write_section  # noqa: E402
+from bench.quality import load_average, machine, save_results  # noqa: E402
+from bench.ray_head import local_head  # noqa: E402
 from paperwire.index.embed import MINILM_BATCH  # noqa: E402
 from paperwire.index.embed_ray import RayEncoder  # noqa: E402
 from paperwire.sources.parallel import available_cores  # noqa: E402
 
 SECTION = "## MiniLM throughput on a Ray cluster"
 CHECKPOINT = 64
-
-
-def stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
-    """End `ray start` and every process of its group (the head's servers and workers): SIGTERM, then SIGKILL
-    for what is still there after `grace` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            proc.poll()
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.2)
-        else:
-            continue
-        break
-    proc.wait()
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-@contextmanager
-def local_head(cpus: int) -> Iterator[str]:
-    """A Ray head on loopback ports of its own; `ray start --block` stops what it started when terminated."""
-    temp_dir = tempfile.mkdtemp(prefix="pw-ray-")
-    gcs, node_manager, object_manager, agent, agent_grpc, metrics, runtime_env, workers = _free_ports(8)
-    args = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-            f"--port={gcs}", f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
-            f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
-            f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
-            f"--min-worker-port={workers}", f"--max-worker-port={workers + 40}",
-            f"--num-cpus={cpus}", "--num-gpus=0", f"--object-store-memory={256 * 1024 * 1024}",
-            "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if "Ray runtime started" in line:
-                break
-        else:
-            raise SystemExit(f"ray start exited {proc.wait()}")
-        yield f"127.0.0.1:{gcs}"
-    finally:
-        stop_group(proc)
-        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def on_cluster(address: str, texts: list[str]) -> dict[str, Any]:
@@ -165,12 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                 "per_cpu_s": len(texts) / ray_run["cpu_seconds"]},
         "cos_min": float(cosines.min()), "cos_mean": float(cosines.mean()),
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "embed_ray.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
-    if not args.no_markdown:
-        command = "python bench/embed_ray.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-        write_section(BENCHMARKS_MD, markdown(results, command))
+    save_results(__file__, results, argv, None if args.no_markdown else markdown)
     return 0
 
 

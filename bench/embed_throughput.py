@@ -17,7 +17,6 @@ import gzip
 import json
 import os
 import random
-import shlex
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench.embedders import seed_texts  # noqa: E402
-from bench.quality import BENCHMARKS_MD, OUT, load_average, machine, write_section  # noqa: E402
+from bench.quality import load_average, machine, save_results  # noqa: E402
 from paperwire.index.embed import MINILM_MAX_TOKENS, minilm_directory, text_for_embedding  # noqa: E402
 from paperwire.model import Paper  # noqa: E402
 from paperwire.sources.parallel import available_cores  # noqa: E402
@@ -231,11 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
     results = {"texts": len(texts), "source": str(args.data.name) if args.data else "sample captures",
                "cores": cores, "rows": rows, "load": load_average()}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "embed_throughput.json").write_text(json.dumps(results, indent=1))
-    if not args.no_markdown:
-        command = "python bench/embed_throughput.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-        write_section(BENCHMARKS_MD, markdown(results, command))
+    save_results(__file__, results, argv, None if args.no_markdown else markdown)
     return 0
 
 

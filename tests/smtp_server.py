@@ -6,6 +6,7 @@ test can kill the sender at a known point of the SMTP conversation."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import ssl
 import subprocess
@@ -126,3 +127,17 @@ def smtp_server(*, security: str = "none", certificate: tuple[Path, Path] | None
     finally:
         recorder.release.set()
         controller.stop()
+
+
+def kill_when_stalled(smtp: Recorder, sender: subprocess.Popen[bytes], seconds: float) -> None:
+    """kill -9 `sender` once the server holds the mail it was told to stall at (`stall_rcpt_at` or
+    `stall_data_at`), then let the server go on; the sender's exit status is left for the test to check."""
+    try:
+        assert smtp.stalled.wait(seconds), sender.stderr.read().decode() if sender.poll() is not None and \
+            sender.stderr else "no stall"
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(30)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+        smtp.release.set()

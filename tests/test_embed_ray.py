@@ -7,60 +7,21 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SEEDS, run_cli
+from conftest import run_cli, sample_page_home
 
+from bench.ray_head import RayHeadError, free_ports, local_head
 from paperwire.index.embed import MINILM_NAME, EmbeddingCache, text_for_embedding, text_key
 from paperwire.index.embed_job import KILL_AFTER_CHECKPOINTS_ENV, newest_first, run_embed_job
 from paperwire.index.embed_ray import RayEmbedError, RayEncoder
 from paperwire.index.engine import index_dir
-from paperwire.ingest import ingest_paths
 from paperwire.store import open_store
-
-RAY_START_SECONDS = 120
-
-
-def stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
-    """End `ray start` and every process of its group (the head's servers and workers): SIGTERM, then SIGKILL
-    for what is still there after `grace` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            proc.poll()
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.2)
-        else:
-            continue
-        break
-    proc.wait()
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _cannot_start(reason: str) -> None:
@@ -73,75 +34,19 @@ def _cannot_start(reason: str) -> None:
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    """A Ray head node with 2 CPUs on loopback ports of its own, stopped (by its process group) afterwards.
-
-    `ray start --block` stays in the foreground and stops the processes it started when it is terminated."""
+    """A Ray head node with 2 CPUs on loopback ports of its own, stopped (by its process group) afterwards."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[test]' installs it)")
-    ray_bin = Path(sys.executable).parent / "ray"
-    temp_dir = tempfile.mkdtemp(prefix="pw-ray-")  # short: Ray's socket paths must fit in 107 characters
-    gcs, node_manager, object_manager, agent, agent_grpc, metrics, runtime_env = _free_ports(7)
-    workers = _free_ports(1)[0]
-    args = [str(ray_bin), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-            f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
-            f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
-            f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={runtime_env}",
-            f"--min-worker-port={workers}", f"--max-worker-port={workers + 40}",
-            "--num-cpus=2", "--num-gpus=0", f"--object-store-memory={200 * 1024 * 1024}", "--include-dashboard=false",
-            "--disable-usage-stats", f"--temp-dir={temp_dir}"]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
-    output: list[str] = []
-    started = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line.rstrip())
-            if "Ray runtime started" in line:
-                started.set()
-        started.set()  # exited: the wait below ends at once
-
-    threading.Thread(target=read, daemon=True).start()
     try:
-        if not started.wait(RAY_START_SECONDS) or proc.poll() is not None:
-            tail = " | ".join(line for line in output[-5:] if line) or "no output"
-            how = "timed out" if proc.poll() is None else f"exited {proc.returncode}"
-            _cannot_start(f"`ray start --head` {how}: {tail}")
-        address = f"127.0.0.1:{gcs}"
-        _wait_for_driver_connection(address, proc)
-        yield address
-    finally:
-        stop_group(proc)
-        shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def _wait_for_driver_connection(address: str, proc: subprocess.Popen[str]) -> None:
-    """Until a driver can join: `ray start` reports the head started a little before its node has
-    registered with the cluster, and a driver that comes in between finds no node on this machine."""
-    probe = ("import logging, sys, ray; ray.init(address=sys.argv[1], logging_level=logging.ERROR, "
-             "log_to_driver=False); ray.shutdown()")
-    deadline = time.monotonic() + RAY_START_SECONDS
-    while True:
-        joined = subprocess.run([sys.executable, "-c", probe, address], capture_output=True, text=True, timeout=120)
-        if joined.returncode == 0:
-            return
-        if proc.poll() is not None or time.monotonic() > deadline:
-            lines = [line for line in joined.stderr.splitlines() if line.strip()]
-            _cannot_start(f"no driver could join the head at {address}: {lines[-1] if lines else 'no output'}")
-        time.sleep(1)
+        with local_head(2, object_store_mb=200) as address:
+            yield address
+    except RayHeadError as exc:  # raised only while starting: a test's own errors never reach a fixture
+        _cannot_start(str(exc))
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """One page of the sample (65 papers) in a store, not indexed yet."""
-    home = tmp_path / "home"
-    store = open_store(home)
-    try:
-        ingest_paths(store, SEEDS[:1], fmt="hf-page")
-    finally:
-        store.close()
-    return home
+    return sample_page_home(tmp_path / "home")
 
 
 def _vectors(home: Path) -> dict[bytes, np.ndarray]:
@@ -229,7 +134,7 @@ def test_embed_on_ray_equals_local(ray_address: str, home: Path, tmp_path: Path)
 
 
 def test_unreachable_address_is_one_line(home: Path) -> None:
-    port = _free_ports(1)[0]  # nothing listens there
+    port = free_ports(1)[0]  # nothing listens there
     address = f"127.0.0.1:{port}"
     proc = run_cli(home, "index", "embed", "--ray", address, timeout=120)
     assert proc.returncode == 2

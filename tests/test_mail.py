@@ -35,7 +35,7 @@ from paperwire.store import open_store
 from paperwire.store.mail import MailStore, Subscription
 from paperwire.web.app import create_app
 from tests.conftest import SEEDS, cli_json, run_cli
-from tests.smtp_server import Recorder, free_port, self_signed_certificate, smtp_server
+from tests.smtp_server import Recorder, free_port, kill_when_stalled, self_signed_certificate, smtp_server
 
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()
 DAY_AFTER = (date.today() + timedelta(days=2)).isoformat()
@@ -187,14 +187,7 @@ def test_sigkill_during_send_delivers_each_mail_exactly_once(mail_home: Path, sm
     env = {**os.environ, "PAPERWIRE_HOME": str(mail_home)}
     proc = subprocess.Popen([sys.executable, "-m", "paperwire.cli", "--home", str(mail_home), "digest", "send",
                              "--period", "daily", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert smtp.stalled.wait(60), proc.stderr.read().decode() if proc.poll() is not None else "no stall"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        smtp.release.set()
+    kill_when_stalled(smtp, proc, 60)
     assert proc.returncode == -signal.SIGKILL
     assert len(smtp.messages) == (2 if stall == "rcpt" else 3)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import fresh_database, install_static_model, run_cli
-from smtp_server import Recorder, free_port, smtp_server
-from test_two_nodes import found, node_home, paper, upvotes
+from smtp_server import Recorder, free_port, kill_when_stalled, smtp_server
+from test_two_nodes import found, node_home, upvotes, write_node_papers
 from web_server import TEST_LIMITS, csrf_of, signed_up_client
 
 from paperwire.model import make_paper
@@ -88,13 +88,7 @@ def nodes(postgres_server: str, static_model_dir: Path,
     homes = node_home(root / "a", url), node_home(root / "b", url)
     for home in homes:
         install_static_model(static_model_dir, home)
-    store = open_store(homes[0])
-    try:
-        store.upsert_papers([paper(1, "Consensus for replicated logs", "Raft-style consensus keeps logs equal."),
-                             paper(2, "Gossip membership at scale", "Nodes learn who is alive by gossip."),
-                             paper(3, "Vector clocks revisited", "Causality between events on many nodes.")])
-    finally:
-        store.close()
+    write_node_papers(homes[0])
     started = [Node(home) for home in homes]
     try:
         for node in started:
@@ -203,14 +197,7 @@ def test_a_sender_killed_mid_run_then_the_other_node_loses_and_duplicates_nothin
     with smtp_server() as smtp:
         setattr(smtp, f"stall_{stall}_at", 6)
         killed = digest_send(first_home, smtp)
-        try:
-            assert smtp.stalled.wait(120), killed.stderr.read().decode() if killed.poll() is not None else "no stall"
-            killed.send_signal(signal.SIGKILL)
-            killed.wait(30)
-        finally:
-            if killed.poll() is None:
-                killed.kill()
-            smtp.release.set()
+        kill_when_stalled(smtp, killed, 120)
         assert killed.returncode == -signal.SIGKILL
         before = len(smtp.messages)
         result = finished(digest_send(second_home, smtp))

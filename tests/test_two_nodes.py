@@ -28,6 +28,17 @@ def paper(number: int, title: str, abstract: str) -> object:
                       categories=["cs.DC"], listed_on=DAY, source="test")
 
 
+def write_node_papers(home: Path) -> None:
+    """Three papers about distributed systems, written through `home`'s store (the one both nodes share)."""
+    store = open_store(home)
+    try:
+        store.upsert_papers([paper(1, "Consensus for replicated logs", "Raft-style consensus keeps logs equal."),
+                             paper(2, "Gossip membership at scale", "Nodes learn who is alive by gossip."),
+                             paper(3, "Vector clocks revisited", "Causality between events on many nodes.")])
+    finally:
+        store.close()
+
+
 def upvotes(base: str, paper_id: str) -> int:
     entries = httpx.get(f"{base}/api/daily_papers?date={DAY}&limit=50", timeout=30).json()
     return {e["paper"]["id"]: e["paper"]["upvotes"] for e in entries}[paper_id]
@@ -41,13 +52,7 @@ def found(base: str, query: str) -> list[str]:
 def test_two_nodes_share_votes_and_papers(postgres_server: str, tmp_path: Path) -> None:
     url = fresh_database(postgres_server)
     first_home, second_home = node_home(tmp_path / "a", url), node_home(tmp_path / "b", url)
-    store = open_store(first_home)
-    try:
-        store.upsert_papers([paper(1, "Consensus for replicated logs", "Raft-style consensus keeps logs equal."),
-                             paper(2, "Gossip membership at scale", "Nodes learn who is alive by gossip."),
-                             paper(3, "Vector clocks revisited", "Causality between events on many nodes.")])
-    finally:
-        store.close()
+    write_node_papers(first_home)
 
     with serve_app(first_home) as (first, first_app), serve_app(second_home) as (second, second_app):
         assert upvotes(first, "2405.00002") == upvotes(second, "2405.00002") == 0

@@ -301,18 +301,22 @@ class SearchIndex:
 
     def _new_batches(self) -> Iterator[tuple[list[Paper], int]]:
         """Papers written after the loaded rev, UPDATE_BATCH at a time, each with the rev of its last paper.
-        Ids these papers were known by before (re-keyed to their arXiv id) leave the index first."""
+        Ids these papers were known by before (re-keyed to their arXiv id) leave the index first; a build
+        from nothing has none to drop (the store lists papers under their current ids only)."""
         batch: list[Paper] = []
         last_rev = self.rev
+        drop_aliases = self.rev > 0
         for rev, paper in self.store.iter_papers(after_rev=self.rev):
             batch.append(paper)
             last_rev = rev
             if len(batch) >= UPDATE_BATCH:
-                self._drop_aliases(batch)
+                if drop_aliases:
+                    self._drop_aliases(batch)
                 yield batch, last_rev
                 batch = []
         if batch:
-            self._drop_aliases(batch)
+            if drop_aliases:
+                self._drop_aliases(batch)
             yield batch, last_rev
 
     def _drop_aliases(self, papers: list[Paper]) -> None:

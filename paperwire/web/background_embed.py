@@ -18,7 +18,7 @@ import subprocess
 import threading
 from typing import Any
 
-from paperwire.web.background_jobs import last_line, paperwire_process
+from paperwire.web.background_jobs import last_line, paperwire_process, site_service
 from paperwire.web.site import SearchUnavailable, Site
 
 log = logging.getLogger("paperwire.web")
@@ -110,12 +110,4 @@ class BackgroundEmbedder:
 
 def service(site: Site) -> BackgroundEmbedder:
     """The site's background embedder (made on first use)."""
-    with _services_lock:
-        found = getattr(site, "_background_embedder", None)
-        if found is None:
-            found = BackgroundEmbedder(site)
-            site._background_embedder = found  # type: ignore[attr-defined]
-    return found
-
-
-_services_lock = threading.Lock()
+    return site_service(site, BackgroundEmbedder)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from paperwire.rank.topics import REFRESH_HOURS, LiveTopics, Rising, Topic, day_label, rebuild_reason
 from paperwire.store.paper_facts import PaperFacts
-from paperwire.web.background_jobs import last_line, paperwire_process
+from paperwire.web.background_jobs import last_line, paperwire_process, site_service
 from paperwire.web.site import SearchUnavailable, Site
 
 log = logging.getLogger("paperwire.web")
@@ -119,17 +119,7 @@ class TopicsService:
 
 def service(site: Site) -> TopicsService:
     """The site's topics service (made on first use)."""
-    found = getattr(site, "_topics_service", None)
-    if found is None:
-        with _services_lock:
-            found = getattr(site, "_topics_service", None)
-            if found is None:
-                found = TopicsService(site)
-                site._topics_service = found  # type: ignore[attr-defined]
-    return found
-
-
-_services_lock = threading.Lock()
+    return site_service(site, TopicsService)
 
 
 def rising_topics(site: Site, limit: int = 5) -> list[Rising]:
